@@ -1,0 +1,111 @@
+"""Module-level conveniences of the public API: load, load_path, inspect_sources."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .dataset import Dataset
+from .sources.registry import get_source_class, registered_sources
+
+
+def load(root, *, sources=None, prefer_processed=True, include_task_level=True, progress=True,
+         strict=True, return_errors=False, workers=None):
+    """One-shot discovery + materialization (``Dataset.from_directory(...).materialize(...)``)."""
+    ds = Dataset.from_directory(root, sources=sources, prefer_processed=prefer_processed,
+                                include_task_level=include_task_level)
+    return ds.materialize(strict=strict, return_errors=return_errors, progress=progress,
+                          workers=workers)
+
+
+def inspect_sources(inventory_or_dataset, sources=None) -> pd.DataFrame:
+    """Per-source coverage: index ``source``; columns present, total, missing, coverage.
+
+    Opens no file.  With ``sources`` omitted, every registered tag that is an inventory
+    column is reported (an inventory without any gives an empty table).
+    """
+    if isinstance(inventory_or_dataset, Dataset):
+        inventory = inventory_or_dataset.inventory
+        default = list(inventory_or_dataset.sources)
+    elif isinstance(inventory_or_dataset, pd.DataFrame):
+        inventory = inventory_or_dataset
+        registry = registered_sources()
+        default = [c for c in inventory.columns if c in registry]
+    else:
+        raise TypeError(
+            f"expected a Dataset or an inventory DataFrame, got {type(inventory_or_dataset).__name__}")
+    if sources is None:
+        tags = default
+    else:
+        tags = [sources] if isinstance(sources, str) else list(sources)
+    total = len(inventory)
+    present = [int(inventory[t].notna().sum()) if t in inventory.columns else 0 for t in tags]
+    out = pd.DataFrame(
+        {
+            "present": np.asarray(present, dtype=np.int64),
+            "total": np.full(len(tags), total, dtype=np.int64),
+        },
+        index=pd.Index(tags, name="source", dtype=object),
+    )
+    out["missing"] = out["total"] - out["present"]
+    out["coverage"] = (out["present"] / total).astype(float) if total else 0.0
+    return out
+
+
+def load_path(tag: str, path, *, allow_pickle=None):
+    """Ad-hoc single-file load via the registered source for ``tag``.
+
+    A source that needs another file of the session (the dataqueue) looks for it beside
+    the file (its folder, the parent folder, and their ``beh/``/``func/``); without one
+    it falls back as its meta documents, or refuses with a message naming what is missing.
+    """
+    from .discovery import identity_from_path
+    from .engine import MATERIALIZE, CellTask, iter_loads
+    from .safety import pickle_allowed
+    from .settings import get_settings
+    from .sources.registry import dependency_order
+
+    cls = get_source_class(tag)
+    path = Path(path).expanduser()
+    if not path.exists() and not path.is_symlink():
+        raise FileNotFoundError(f"No such file: {path}")
+    subject, session, task = identity_from_path(path.as_posix())
+    registry = registered_sources()
+    order = tuple(dependency_order([tag], registry))
+    row: dict = {}
+    for dep in order:
+        found = path if dep == tag else _find_sibling(path, registry[dep].patterns, task)
+        row[dep] = str(found) if found else None
+    settings = get_settings()
+    settings = settings.replace(allow_pickle=pickle_allowed(
+        allow_pickle if allow_pickle is not None else settings.allow_pickle))
+    cell = CellTask(0, (subject or "unknown", session or "unknown", task), row, order,
+                    (tag,), {t: registry[t] for t in order}, settings, MATERIALIZE)
+    for loaded_tag, _, stream, exc in iter_loads(cell):
+        if loaded_tag == tag:
+            if exc is not None:
+                raise exc
+            return stream
+    raise KeyError(tag)  # pragma: no cover - tag is always in its own order
+
+
+def _find_sibling(path: Path, patterns, task) -> Path | None:
+    """A file next to ``path`` (same folder, parent, or their beh/func) for the same cell."""
+    import fnmatch
+
+    folders = []
+    for base in (path.parent, path.parent.parent):
+        folders += [base, base / "beh", base / "func"]
+    for folder in dict.fromkeys(folders):
+        try:
+            names = sorted(os.listdir(folder), reverse=True)
+        except OSError:
+            continue
+        for name in names:
+            if any(fnmatch.fnmatch(name, p.rsplit("/", 1)[-1]) for p in patterns):
+                if task and f"_{task}_" not in f"_{name}" and task != "task-session":
+                    continue
+                return folder / name
+    return None

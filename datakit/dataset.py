@@ -1,0 +1,353 @@
+"""Dataset: the discovery result plus filters, validate, materialize and save."""
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import engine
+from .discovery import Discovery, walk
+from .inventory import CONFLICT_COLUMNS, INDEX_NAMES, build_inventory
+from .meta import build_meta
+from .safety import pickle_allowed
+from .settings import Settings, get_settings
+from .sources.registry import dependency_order, get_source_class, registered_sources
+
+SKIPPED_COLUMNS = ["root", "path", "reason"]
+
+
+class ConflictWarning(UserWarning):
+    """Several files claimed one (cell, source); see ``Dataset.conflicts``."""
+
+
+def _as_list(value, name: str) -> list[str] | None:
+    """A filter argument as a list of str (None = no constraint)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a str or a sequence of str, got {type(value).__name__}")
+    items = list(value)
+    bad = [v for v in items if not isinstance(v, str)]
+    if bad:
+        raise TypeError(f"{name} must contain only str, got {bad[0]!r}")
+    return items
+
+
+class Dataset:
+    """Discovery + materialization for a BIDS-style experiment hierarchy."""
+
+    def __init__(self, inventory, *, sources=None, roots=(), settings: Settings | None = None,
+                 skipped: pd.DataFrame | None = None, conflicts: pd.DataFrame | None = None,
+                 notes: Iterable[str] = ()):
+        if not isinstance(inventory, pd.DataFrame):
+            raise TypeError(f"inventory must be a pandas DataFrame, got {type(inventory).__name__}")
+        if not isinstance(inventory.index, pd.MultiIndex):
+            raise ValueError("inventory must have a MultiIndex (Subject, Session[, Task])")
+        if inventory.index.nlevels not in (2, 3):
+            raise ValueError(
+                f"inventory index must have 2 or 3 levels (Subject, Session[, Task]), "
+                f"got {inventory.index.nlevels}")
+        inv = inventory.copy()
+        inv.index = inv.index.set_names(list(INDEX_NAMES[: inv.index.nlevels]))
+        registry = registered_sources()
+        if sources is None:
+            chosen = [c for c in inv.columns if c in registry]
+        else:
+            chosen = [sources] if isinstance(sources, str) else list(sources)
+            unknown = [s for s in chosen if s not in registry]
+            if unknown:
+                raise KeyError(f"Unknown source tag(s): {unknown}. Registered: {sorted(registry)}")
+            chosen = list(dict.fromkeys(chosen))
+        self._inventory = inv
+        self._sources = tuple(chosen)
+        self._roots = tuple(Path(r) for r in roots)
+        self._settings = settings if settings is not None else get_settings()
+        self._skipped = skipped if skipped is not None else pd.DataFrame(columns=SKIPPED_COLUMNS, dtype=object)
+        self._conflicts = conflicts if conflicts is not None else pd.DataFrame(columns=CONFLICT_COLUMNS, dtype=object)
+        self._notes = [str(n) for n in notes]
+
+    # construction -----------------------------------------------------------------
+
+    @classmethod
+    def from_directory(cls, root, *, sources=None, prefer_processed=True, include_task_level=True,
+                       settings: Settings | None = None, progress=False, cancel=None) -> "Dataset":
+        """Discover one or more experiment roots and build a Dataset.
+
+        Pass a single path or a sequence of paths; several roots are merged row-wise
+        (the same cell in two roots becomes one row; the root given first wins a
+        conflict).  Files that cannot be placed are listed in :attr:`skipped`, files
+        that lost a conflict in :attr:`conflicts`.
+        """
+        roots = [root] if isinstance(root, (str, os.PathLike)) else list(root)
+        if not roots:
+            raise ValueError("at least one root is required")
+        registry = registered_sources()
+        found: list[Discovery] = []
+        seen: dict[Path, int] = {}
+        for candidate in roots:
+            if not isinstance(candidate, (str, os.PathLike)):
+                raise TypeError(f"a root must be a path, got {type(candidate).__name__}")
+            disc = walk(candidate, registry, progress=progress, cancel=cancel)
+            if disc.root in seen:
+                warnings.warn(f"root {disc.root} given twice; using it once", UserWarning, stacklevel=2)
+                continue
+            seen[disc.root] = len(found)
+            found.append(disc)
+        files = pd.concat(
+            [d.files.assign(root_rank=i) for i, d in enumerate(found)], ignore_index=True)
+        if sources is not None:
+            wanted = set(dependency_order([sources] if isinstance(sources, str) else list(sources), registry))
+            files = files[files["tag"].isin(wanted)]
+        inventory, conflicts = build_inventory(
+            files, registry, prefer_processed=prefer_processed, include_task_level=include_task_level)
+        skipped = pd.concat(
+            [d.skipped.assign(root=str(d.root))[SKIPPED_COLUMNS] for d in found], ignore_index=True)
+        if len(conflicts):
+            warnings.warn(
+                f"{len(conflicts)} file(s) lost to another file claiming the same cell and "
+                "source; see Dataset.conflicts for which file was kept and why",
+                ConflictWarning, stacklevel=2)
+        return cls(inventory, sources=sources, roots=[d.root for d in found], settings=settings,
+                   skipped=skipped, conflicts=conflicts)
+
+    def _derive(self, inventory=None, sources=None) -> "Dataset":
+        """A new Dataset sharing everything but the given parts (notes carried over)."""
+        return Dataset(
+            self._inventory if inventory is None else inventory,
+            sources=self._sources if sources is None else sources,
+            roots=self._roots, settings=self._settings, skipped=self._skipped,
+            conflicts=self._conflicts, notes=self._notes)
+
+    # properties -------------------------------------------------------------------
+
+    @property
+    def inventory(self) -> pd.DataFrame:
+        return self._inventory.copy()
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self._sources
+
+    @property
+    def roots(self) -> tuple[Path, ...]:
+        return self._roots
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    @property
+    def skipped(self) -> pd.DataFrame:
+        """Files and folders discovery could not place or read (root, path, reason)."""
+        return self._skipped.copy()
+
+    @property
+    def conflicts(self) -> pd.DataFrame:
+        """Files that lost to another file for the same (cell, source), and why."""
+        return self._conflicts.copy()
+
+    @property
+    def subjects(self) -> list[str]:
+        return sorted(set(map(str, self._inventory.index.get_level_values(0))))
+
+    @property
+    def sessions(self) -> list[str]:
+        return sorted(set(map(str, self._inventory.index.get_level_values(1))))
+
+    @property
+    def tasks(self) -> list[str]:
+        if not self.has_task_level:
+            return []
+        return sorted(set(map(str, self._inventory.index.get_level_values(2))))
+
+    @property
+    def has_task_level(self) -> bool:
+        return self._inventory.index.nlevels >= 3
+
+    @property
+    def notes(self) -> list[str]:
+        """Free-form notes attached to this dataset."""
+        return list(self._notes)
+
+    def add_note(self, note: str) -> "Dataset":
+        """Append a free-form note; persisted via ``df.attrs['datakit_notes']``."""
+        if not isinstance(note, str):
+            raise TypeError("note must be a string")
+        self._notes.append(note)
+        return self
+
+    @property
+    def meta(self) -> dict:
+        """Provenance metadata for the running datakit package."""
+        return build_meta()
+
+    def __len__(self) -> int:
+        return len(self._inventory)
+
+    def __repr__(self) -> str:
+        return (f"Dataset(rows={len(self._inventory)}, sources={len(self._sources)}, "
+                f"task_level={self.has_task_level})")
+
+    # filters ----------------------------------------------------------------------
+
+    def _row_mask(self, subject, session, task) -> np.ndarray | None:
+        filters = {"subject": (0, _as_list(subject, "subject")),
+                   "session": (1, _as_list(session, "session")),
+                   "task": (2, _as_list(task, "task"))}
+        if filters["task"][1] is not None and not self.has_task_level:
+            raise ValueError(
+                "task filter given, but this Dataset has no Task level "
+                "(it was built with include_task_level=False)")
+        mask = None
+        index = self._inventory.index
+        for level, values in filters.values():
+            if values is None:
+                continue
+            labels = index.get_level_values(level).astype(str)
+            hit = np.asarray(labels.isin(values))
+            mask = hit if mask is None else (mask & hit)
+        return mask
+
+    def _check_sources(self, source) -> list[str] | None:
+        tags = _as_list(source, "source")
+        if tags is None:
+            return None
+        registry = registered_sources()
+        unknown = [t for t in tags if t not in registry]
+        if unknown:
+            raise KeyError(f"Unknown source tag(s): {unknown}. Registered: {sorted(registry)}")
+        return tags
+
+    def include(self, *, subject=None, session=None, task=None, source=None) -> "Dataset":
+        """Keep only rows/sources matching the given filters (AND-combined).
+
+        Each keyword takes a str or a sequence of str; None means no constraint.
+        Returns a new Dataset; the original is unchanged.
+        """
+        mask = self._row_mask(subject, session, task)
+        tags = self._check_sources(source)
+        inventory = self._inventory if mask is None else self._inventory[mask]
+        sources = self._sources if tags is None else tuple(s for s in self._sources if s in tags)
+        return self._derive(inventory=inventory, sources=sources)
+
+    def exclude(self, *, subject=None, session=None, task=None, source=None) -> "Dataset":
+        """Drop rows/sources matching the given filters.
+
+        source only: drop those sources.  Row axes only: drop matching rows.  Both:
+        blank (NaN) only those sources in the matching rows; rows and other sources stay.
+        No filter at all: nothing is excluded.
+        """
+        mask = self._row_mask(subject, session, task)
+        tags = self._check_sources(source)
+        if mask is None and tags is None:
+            return self._derive()
+        if mask is None:
+            return self._derive(sources=tuple(s for s in self._sources if s not in tags))
+        if tags is None:
+            return self._derive(inventory=self._inventory[~mask])
+        inventory = self._inventory.copy()
+        cols = [t for t in tags if t in inventory.columns]
+        if cols:
+            inventory.loc[mask, cols] = np.nan
+        return self._derive(inventory=inventory)
+
+    def head(self, n: int = 3) -> "Dataset":
+        """A new Dataset with only the first ``n`` rows."""
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+            raise ValueError(f"n must be a non-negative int; got {n!r}")
+        return self._derive(inventory=self._inventory.iloc[: int(n)])
+
+    def select(self, subject: str, session: str, task: str | None = None) -> "Dataset":
+        """A new Dataset with exactly one row (KeyError: none; ValueError: several)."""
+        for name, value in (("subject", subject), ("session", session)):
+            if not isinstance(value, str):
+                raise TypeError(f"select() needs a single str for {name}, got "
+                                f"{type(value).__name__}; use include() for several values")
+        if task is not None and not isinstance(task, str):
+            raise TypeError(f"select() needs a single str for task, got {type(task).__name__}; "
+                            "use include() for several values")
+        picked = self.include(subject=subject, session=session, task=task)
+        key = (subject, session) if task is None else (subject, session, task)
+        if len(picked) == 0:
+            raise KeyError(f"No inventory entry for {key}")
+        if len(picked) > 1:
+            raise ValueError(
+                f"{len(picked)} rows match {key}; pass task= to pick one "
+                f"(tasks: {picked.tasks}) or use include() for several")
+        return picked
+
+    # running ----------------------------------------------------------------------
+
+    def _tasks(self, mode: str) -> tuple[list[engine.CellTask], tuple[str, ...]]:
+        registry = registered_sources()
+        active = tuple(t for t in dependency_order(self._sources, registry) if t in self._sources)
+        columns = set(self._inventory.columns)
+        order = tuple(t for t in dependency_order(active, registry)
+                      if t in self._sources or t in columns)
+        classes = {t: get_source_class(t) for t in order}
+        settings = self._settings.replace(allow_pickle=pickle_allowed(self._settings.allow_pickle))
+        records = self._inventory.reindex(columns=[t for t in order if t in columns])
+        records = records.astype(object).where(records.notna(), None)
+        tasks = []
+        for position, (key, values) in enumerate(zip(records.index, records.to_numpy())):
+            key = key if isinstance(key, tuple) else (key,)
+            row = dict(zip(records.columns, values))
+            tasks.append(engine.CellTask(position, tuple(str(k) for k in key), row, order,
+                                         active, classes, settings, mode))
+        return tasks, active
+
+    def validate(self, *, progress=False, workers: int | None = None, parallel: str = "process",
+                 executor=None, cancel=None) -> pd.DataFrame:
+        """Load every (cell, source) and report ``ok``/``missing``/``error``; never raises for a file.
+
+        Columns: Subject, Session[, Task], Source, status, path, error_type, message, traceback.
+        """
+        tasks, _ = self._tasks(engine.VALIDATE)
+        results = engine.run(tasks, workers=workers, parallel=parallel, executor=executor,
+                             progress=progress, cancel=cancel)
+        return engine.errors_frame(tasks, results, self._inventory.index.names)
+
+    def materialize(self, *, strict=True, return_errors=False, progress=False,
+                    workers: int | None = None, parallel: str = "process", executor=None,
+                    cancel=None):
+        """Build the materialized DataFrame (rows = cells, columns = (Source, Feature)).
+
+        ``strict=True`` raises :class:`~datakit.LoadError` (a ValueError/RuntimeError)
+        for the first failed file, naming subject, session, task, source and path.
+        ``strict=False`` leaves failed cells NaN; ``return_errors=True`` also returns the
+        validate()-style report.
+        """
+        tasks, active = self._tasks(engine.MATERIALIZE)
+        results = engine.run(tasks, workers=workers, parallel=parallel, executor=executor,
+                             progress=progress, cancel=cancel, stop_on_error=strict)
+        if strict:
+            error = engine.first_error(tasks, results)
+            if error is not None:
+                raise error
+        df = engine.features_frame(tasks, results, self._inventory.index, active)
+        df.attrs["datakit"] = build_meta()
+        df.attrs["datakit_sources"] = list(active)
+        df.attrs["datakit_roots"] = [str(r) for r in self._roots]
+        df.attrs["datakit_notes"] = list(self._notes)
+        if return_errors:
+            return df, engine.errors_frame(tasks, results, self._inventory.index.names)
+        return df
+
+    def save(self, path, *, format=None, strict=True, progress=False, hdf_key="dataset",
+             workers: int | None = None, parallel: str = "process", executor=None,
+             cancel=None) -> Path:
+        """Materialize and write to disk atomically; pickle by default, HDF5 via
+        ``format="hdf5"`` or a ``.h5``/``.hdf5`` suffix.  An unsupported format is
+        refused before anything is loaded."""
+        from .io import resolve_format, save_frame
+
+        fmt = resolve_format(path, format)
+        df = self.materialize(strict=strict, progress=progress, workers=workers,
+                              parallel=parallel, executor=executor, cancel=cancel)
+        return save_frame(df, path, format=fmt, hdf_key=hdf_key)

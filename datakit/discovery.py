@@ -1,0 +1,256 @@
+"""Discovery: one ``os.scandir`` walk per root -> the files each source claims.
+
+Only ``data/`` and ``processed/`` under a root are scanned.  File names are matched
+against the patterns of the registered sources; identities come from ``sub-``/``ses-``/
+``task-`` tokens (leftmost wins, so a ``sub-X`` folder beats a ``sub-Y`` in the file
+name; a token must not be glued to a preceding letter or digit, so ``multitask-x`` is
+not a task).  No file is opened, except the cheap look a source asks for through
+``DataSource.claims`` (treadmill on a dataqueue), and only for the file that would be
+recorded for a cell.
+
+A file that matches a source but cannot be placed (no subject or session token), a
+folder that cannot be read, a symlink loop, ... is skipped and recorded in
+``Discovery.skipped``; discovery never aborts on one strange entry.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import Cancelled
+from .progress import Reporter
+
+ORIGINS = ("data", "processed")
+DEFAULT_TASK = "task-session"
+_TOKEN = re.compile(r"(?<![A-Za-z0-9])(sub|ses|task)-([A-Za-z0-9]+)", re.IGNORECASE | re.ASCII)
+
+FILE_COLUMNS = ["tag", "path", "origin", "subject", "session", "task", "priority", "root"]
+SKIP_COLUMNS = ["path", "reason"]
+
+
+def glob_to_regex(pattern: str) -> str:
+    """Glob -> regex: ``**/`` any folders (or none), ``*`` within one name, ``?`` one char."""
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out)
+
+
+@dataclass
+class _Matcher:
+    """One distinct pattern and the (tag, priority) pairs that use it."""
+
+    pattern: str
+    users: list = field(default_factory=list)
+    literal_tail: str | None = None      # fast path: pattern is "*<literal>"
+    name_regex: re.Pattern | None = None
+    path_regex: re.Pattern | None = None  # set when the pattern spans folders
+
+    def match(self, name: str, rel_parts: tuple[str, ...]) -> bool:
+        if self.literal_tail is not None:
+            if not name.endswith(self.literal_tail):
+                return False
+        elif not self.name_regex.fullmatch(name):
+            return False
+        if self.path_regex is not None:
+            return bool(self.path_regex.fullmatch("/".join(rel_parts + (name,))))
+        return True
+
+
+class PatternIndex:
+    """All sources' patterns, indexed by file extension for a fast per-file test."""
+
+    def __init__(self, registry: dict):
+        by_pattern: dict[str, _Matcher] = {}
+        for tag, cls in registry.items():
+            for priority, pattern in enumerate(cls.patterns):
+                matcher = by_pattern.get(pattern)
+                if matcher is None:
+                    matcher = by_pattern[pattern] = self._compile(pattern)
+                matcher.users.append((tag, priority))
+        self.by_ext: dict[str, list[_Matcher]] = {}
+        self.any_ext: list[_Matcher] = []
+        for matcher in by_pattern.values():
+            name_part = matcher.pattern.rsplit("/", 1)[-1]
+            ext = name_part.rsplit(".", 1)[-1].lower() if "." in name_part else ""
+            if ext and not any(c in ext for c in "*?["):
+                self.by_ext.setdefault(ext, []).append(matcher)
+            else:
+                self.any_ext.append(matcher)
+
+    @staticmethod
+    def _compile(pattern: str) -> _Matcher:
+        matcher = _Matcher(pattern)
+        body = pattern[3:] if pattern.startswith("**/") else pattern
+        name_part = body.rsplit("/", 1)[-1]
+        if "/" in body:  # spans folders: confirm on the path below data/ or processed/
+            matcher.path_regex = re.compile(glob_to_regex(pattern), re.DOTALL)
+        tail = name_part[1:]
+        if name_part.startswith("*") and not any(c in tail for c in "*?["):
+            matcher.literal_tail = tail
+        else:
+            matcher.name_regex = re.compile(glob_to_regex(name_part), re.DOTALL)
+        return matcher
+
+    def tags_for(self, name: str, rel_parts: tuple[str, ...]) -> list[tuple[str, int]]:
+        ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        candidates = self.by_ext.get(ext)
+        hits: list[tuple[str, int]] = []
+        for group in (candidates, self.any_ext):
+            if group:
+                for matcher in group:
+                    if matcher.match(name, rel_parts):
+                        hits.extend(matcher.users)
+        return hits
+
+
+def parse_tokens(text: str, into: dict | None = None) -> dict:
+    """sub/ses/task tokens of ``text``; keys already in ``into`` are kept (leftmost wins)."""
+    found = dict(into) if into else {}
+    if "-" not in text:
+        return found
+    for match in _TOKEN.finditer(text):
+        key = match.group(1).lower()
+        if key not in found:
+            found[key] = match.group(2)
+    return found
+
+
+def identity_from_path(rel_path: str) -> tuple[str | None, str | None, str]:
+    """(subject, session, task) of a path relative to the root, as discovery sees it."""
+    tokens = parse_tokens(rel_path)
+    return _identity(tokens)
+
+
+def _identity(tokens: dict) -> tuple[str | None, str | None, str]:
+    subject = tokens.get("sub")
+    session = f"ses-{tokens['ses']}" if "ses" in tokens else None
+    task = f"task-{tokens['task']}" if "task" in tokens else DEFAULT_TASK
+    return subject, session, task
+
+
+@dataclass
+class Discovery:
+    """What one walk of one root found."""
+
+    root: Path
+    files: pd.DataFrame      # FILE_COLUMNS: every (file, tag) match with its identity
+    skipped: pd.DataFrame    # SKIP_COLUMNS: entries that could not be placed or read
+    n_entries: int           # directory entries looked at
+    n_dirs: int
+
+
+def walk(root, registry: dict, *, progress=None, cancel=None) -> Discovery:
+    """Walk ``root/data`` and ``root/processed`` once and match every file name."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"experiment folder not found: {root}")
+    if not root.is_dir():
+        raise NotADirectoryError(f"not a folder: {root}")
+    root = root.resolve()
+    index = PatternIndex(registry)
+    reporter = Reporter(progress, total=0, unit="dir", desc=f"scanning {root.name}")
+    rows: list[tuple] = []
+    skipped: list[tuple[str, str]] = []
+    n_entries = n_dirs = 0
+    seen_dirs: set[tuple[int, int]] = set()
+    root_text = str(root)
+    try:
+        for origin in ORIGINS:
+            top = root / origin
+            try:
+                top_stat = top.stat()
+            except FileNotFoundError:
+                if top.is_symlink():
+                    skipped.append((str(top), "dangling symlink where a folder was expected"))
+                continue
+            except OSError as exc:
+                skipped.append((str(top), f"cannot read: {exc.strerror or exc}"))
+                continue
+            if not stat.S_ISDIR(top_stat.st_mode):
+                skipped.append((str(top), f"'{origin}' is a file, expected a folder"))
+                continue
+            seen_dirs.add((top_stat.st_dev, top_stat.st_ino))
+            stack: list[tuple[str, tuple[str, ...], dict]] = [(str(top), (), {})]
+            while stack:
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("discovery cancelled")
+                folder, rel_parts, tokens = stack.pop()
+                n_dirs += 1
+                reporter.advance(1, folder)
+                try:
+                    with os.scandir(folder) as it:
+                        entries = list(it)
+                except OSError as exc:
+                    skipped.append((folder, f"cannot read folder: {exc.strerror or exc}"))
+                    continue
+                n_entries += len(entries)
+                subdirs = []
+                for entry in entries:
+                    name = entry.name
+                    if name.startswith("."):
+                        continue
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    if is_dir:
+                        subdirs.append(entry)
+                        continue
+                    hits = index.tags_for(name, rel_parts)
+                    if not hits:
+                        continue
+                    file_tokens = parse_tokens(name, tokens)
+                    subject, session, task = _identity(file_tokens)
+                    path = entry.path
+                    if subject is None or session is None:
+                        missing = " and ".join(
+                            k for k, v in (("sub-", subject), ("ses-", session)) if v is None
+                        )
+                        skipped.append((path, f"matches {hits[0][0]!r} but has no {missing} token"))
+                        continue
+                    for tag, priority in hits:
+                        rows.append((tag, path, origin, subject, session, task, priority, root_text))
+                for entry in sorted(subdirs, key=lambda e: e.name, reverse=True):
+                    try:
+                        st = entry.stat()
+                    except OSError as exc:
+                        skipped.append((entry.path, f"cannot read folder: {exc.strerror or exc}"))
+                        continue
+                    key = (st.st_dev, st.st_ino)
+                    if key in seen_dirs:
+                        skipped.append((entry.path, "symlink loop or folder seen twice; not followed"))
+                        continue
+                    seen_dirs.add(key)
+                    stack.append((entry.path, rel_parts + (entry.name,), parse_tokens(entry.name, tokens)))
+    finally:
+        reporter.close()
+    files = pd.DataFrame(rows, columns=FILE_COLUMNS, dtype=object)
+    files["priority"] = files["priority"].astype("int64")
+    return Discovery(
+        root=root,
+        files=files,
+        skipped=pd.DataFrame(skipped, columns=SKIP_COLUMNS, dtype=object),
+        n_entries=n_entries,
+        n_dirs=n_dirs,
+    )

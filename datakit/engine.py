@@ -1,0 +1,322 @@
+"""The engine: load every (cell, source) in dependency order, cells in parallel.
+
+Both ``Dataset.validate`` and ``Dataset.materialize`` run through :func:`run`.  One
+cell is one task: inside it, sources load in dependency order, each file is read once
+and dependency streams (the dataqueue) are shared through the ``LoadContext``.  A
+required source loads even when it is not among the selected sources (so the master
+clock does not depend on what you chose to look at); it is just not reported.
+
+Cells run on a ``concurrent.futures.Executor``: a process pool by default (parsing
+holds the GIL, so threads barely help; see ``bench/bench_library.py``), a thread pool
+with ``parallel="thread"``, in this process with ``workers=1``, or any executor you pass
+(a Dask ``Client.get_executor()`` works: tasks and results are plain picklable data).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import sys
+import traceback as _traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import Cancelled, LoadError
+from .layout import check_stream, stream_features
+from .progress import Reporter
+from .settings import Settings
+from .sources.base import LoadContext
+from .timeline import context_fields
+
+VALIDATE = "validate"
+MATERIALIZE = "materialize"
+STATUS_OK, STATUS_MISSING, STATUS_ERROR = "ok", "missing", "error"
+
+
+@dataclass(frozen=True)
+class CellTask:
+    """Everything one worker needs for one cell (picklable)."""
+
+    position: int
+    key: tuple
+    row: dict                       # tag -> path (None when missing)
+    order: tuple                    # tags to load, dependencies first
+    active: tuple                   # tags to report
+    classes: dict                   # tag -> DataSource subclass
+    settings: Settings
+    mode: str
+
+
+@dataclass
+class LoadOutcome:
+    tag: str
+    status: str
+    path: str | None
+    error_type: str | None = None
+    message: str | None = None
+    traceback: str | None = None
+
+
+@dataclass
+class CellResult:
+    position: int
+    outcomes: list = field(default_factory=list)     # LoadOutcome per active tag
+    features: dict = field(default_factory=dict)     # tag -> {feature: value}
+
+
+def _is_missing(path) -> bool:
+    return path is None or (isinstance(path, float) and np.isnan(path)) or path is pd.NA or path == ""
+
+
+def _identity(key: tuple) -> tuple[str, str, str | None]:
+    subject, session = str(key[0]), str(key[1])
+    task = str(key[2]) if len(key) > 2 else None
+    return subject, session, task
+
+
+def iter_loads(task: CellTask, *, cancel=None):
+    """Load ``task.order`` one by one; yields ``(tag, path, stream, exception)``.
+
+    ``path`` is None for a missing file; ``stream`` is None when missing or failed.
+    Dependency streams and the dataqueue's context fields are shared between loads.
+    """
+    subject, session, cell_task = _identity(task.key)
+    streams: dict[str, Any] = {}
+    dq_fields: dict = {}
+    for tag in task.order:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
+        cls = task.classes[tag]
+        path = task.row.get(tag)
+        if _is_missing(path):
+            streams[tag] = None
+            yield tag, None, None, None
+            continue
+        path = str(path)
+        context = LoadContext(
+            subject=subject,
+            session=session,
+            task=cell_task,
+            inventory_row=task.row,
+            dependencies={req: streams.get(req) for req in cls.requires},
+            settings=task.settings,
+            **(dq_fields if "dataqueue" in cls.requires else {}),
+        )
+        try:
+            stream = check_stream(cls().load(Path(path), context=context), tag, cls.kind)
+        except Exception as exc:
+            streams[tag] = None
+            yield tag, path, None, exc
+            continue
+        streams[tag] = stream
+        if tag == "dataqueue":
+            dq_fields = context_fields(stream, task.settings)
+        yield tag, path, stream, None
+
+
+def run_cell(task: CellTask, *, cancel=None, on_load=None) -> CellResult:
+    """Load one cell.  ``cancel``/``on_load`` are only used when running in-process."""
+    result = CellResult(task.position)
+    for tag, path, stream, exc in iter_loads(task, cancel=cancel):
+        if tag not in task.active:
+            continue
+        if path is None:
+            result.outcomes.append(LoadOutcome(tag, STATUS_MISSING, None))
+        elif exc is None and task.mode == MATERIALIZE:
+            try:
+                result.features[tag] = stream_features(stream, task.classes[tag].kind)
+            except Exception as flat_exc:
+                exc = flat_exc
+        if path is not None:
+            if exc is None:
+                result.outcomes.append(LoadOutcome(tag, STATUS_OK, path))
+            else:
+                result.outcomes.append(LoadOutcome(
+                    tag, STATUS_ERROR, path, type(exc).__name__, _message(exc),
+                    "".join(_traceback.format_exception(exc))))
+        if on_load:
+            on_load(task.key, tag)
+    return result
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        text = exc.args[0]
+    return text or type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------
+# executors
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _mp_context():
+    # fork is unsafe once threads exist (the GUI, BLAS); forkserver keeps workers cheap
+    if sys.platform.startswith("linux"):
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["datakit.engine", "datakit.sources.registry"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def make_executor(workers: int, parallel: str = "process") -> cf.Executor:
+    """A new pool for ``workers`` (the caller shuts it down)."""
+    if parallel == "thread":
+        return cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="datakit")
+    if parallel == "process":
+        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
+    raise ValueError(f"parallel must be 'process' or 'thread', got {parallel!r}")
+
+
+def _label(key: tuple) -> str:
+    return "/".join(str(k) for k in key)
+
+
+def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "process",
+        executor: cf.Executor | None = None, progress=False, cancel=None,
+        stop_on_error: bool = False, n_loads: int | None = None) -> list[CellResult]:
+    """Run ``tasks``; results in task order.
+
+    ``stop_on_error`` stops at the first failed load (its result is the last one
+    returned).  Progress counts (cell, source) loads of active sources.
+    """
+    total = n_loads if n_loads is not None else sum(len(t.active) for t in tasks)
+    reporter = Reporter(progress, total=total, unit="load", desc="loading")
+    results: list[CellResult | None] = [None] * len(tasks)
+    try:
+        if workers is None:
+            workers = default_workers()
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError(f"workers must be a positive int, got {workers!r}")
+        if executor is None and (workers == 1 or len(tasks) <= 1):
+            _run_inline(tasks, results, reporter, cancel, stop_on_error)
+        else:
+            own = executor is None
+            pool = make_executor(min(workers, len(tasks)), parallel) if own else executor
+            try:
+                _run_pool(pool, tasks, results, reporter, cancel, stop_on_error,
+                          max_in_flight=max(2, 2 * (workers or 1)))
+            finally:
+                if own:
+                    pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        reporter.close()
+    return [r for r in results if r is not None]
+
+
+def _failed(result: CellResult) -> bool:
+    return any(o.status == STATUS_ERROR for o in result.outcomes)
+
+
+def _run_inline(tasks, results, reporter, cancel, stop_on_error):
+    def on_load(key, tag):
+        reporter.advance(1, f"{_label(key)} {tag}")
+
+    for task in tasks:
+        result = run_cell(task, cancel=cancel, on_load=on_load)
+        results[task.position] = result
+        if stop_on_error and _failed(result):
+            return
+
+
+def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flight):
+    pending: dict[cf.Future, CellTask] = {}
+    queue = iter(tasks)
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(pending) < max_in_flight:
+                task = next(queue, None)
+                if task is None:
+                    exhausted = True
+                    break
+                pending[pool.submit(run_cell, task)] = task
+            if not pending:
+                return
+            done, _ = cf.wait(pending, timeout=0.05, return_when=cf.FIRST_COMPLETED)
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
+            for future in done:
+                task = pending.pop(future)
+                result = future.result()
+                results[task.position] = result
+                reporter.advance(len(task.active), _label(task.key))
+                if stop_on_error and _failed(result):
+                    return
+    finally:
+        for future in pending:
+            future.cancel()
+        if pending:
+            cf.wait(pending)
+
+
+# ---------------------------------------------------------------------------------
+# assembling results
+
+
+def errors_frame(tasks: list[CellTask], results: list[CellResult], index_names) -> pd.DataFrame:
+    """The validate() report: one row per (cell, active source)."""
+    by_pos = {r.position: r for r in results}
+    records = []
+    for task in tasks:
+        result = by_pos.get(task.position)
+        if result is None:
+            continue
+        for o in result.outcomes:
+            records.append((*task.key, o.tag, o.status, o.path, o.error_type, o.message, o.traceback))
+    columns = [*index_names, "Source", "status", "path", "error_type", "message", "traceback"]
+    return pd.DataFrame.from_records(records, columns=columns).astype(object)
+
+
+def first_error(tasks, results) -> LoadError | None:
+    by_pos = {r.position: r for r in results}
+    for task in tasks:
+        result = by_pos.get(task.position)
+        for o in (result.outcomes if result else ()):
+            if o.status == STATUS_ERROR:
+                subject, session, cell_task = _identity(task.key)
+                err = LoadError(subject, session, cell_task, o.tag, o.path, o.error_type, o.message)
+                err.traceback = o.traceback
+                return err
+    return None
+
+
+def features_frame(tasks: list[CellTask], results: list[CellResult], index: pd.Index,
+                   sources: tuple) -> pd.DataFrame:
+    """Assemble per-cell features into the (Source, Feature) frame."""
+    n = len(index)
+    by_pos = {r.position: r for r in results}
+    columns: dict[tuple[str, str], np.ndarray] = {}
+    for tag in sources:
+        names: dict[str, None] = {}
+        for task in tasks:
+            result = by_pos.get(task.position)
+            feats = result.features.get(tag) if result else None
+            if feats:
+                names.update(dict.fromkeys(feats))
+        for name in names:
+            column = np.empty(n, dtype=object)
+            column[:] = np.nan
+            for task in tasks:
+                result = by_pos.get(task.position)
+                feats = result.features.get(tag) if result else None
+                if feats and name in feats:
+                    column[task.position] = feats[name]
+            columns[(tag, name)] = column
+    if columns:
+        frame = pd.DataFrame(columns, index=index, dtype=object, copy=False)
+    else:
+        frame = pd.DataFrame(index=index, columns=pd.MultiIndex.from_tuples([]), dtype=object)
+    frame.columns = pd.MultiIndex.from_tuples(list(columns), names=["Source", "Feature"])
+    return frame

@@ -1,0 +1,181 @@
+"""The plugin contract: DataSource, LoadContext and LoadedStream.
+
+A source is a small class with class-level metadata and one method::
+
+    @register_source
+    class LickSource(DataSource):
+        tag = "licks"
+        patterns = ("*_licks.csv",)
+        requires = ("dataqueue",)          # loaded first, shared through the context
+        description = "Lick sensor events"
+
+        def load(self, path, *, context=None):
+            frame = pd.read_csv(path)
+            t = on_master_clock(...)
+            return self.stream(t, frame, {"time_basis": "master"})
+
+Everything here is picklable (the engine may run loads in other processes).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..settings import Settings, get_settings
+
+#: Stream kinds: how a stream's value becomes materialized features.
+TIMESERIES = "timeseries"  # value: DataFrame (one row per t) or mapping of arrays
+INTERVALS = "intervals"    # value: DataFrame with start_s/stop_s, one row per interval
+TABLE = "table"            # value: mapping of scalars (one record per cell), t empty
+KINDS = (TIMESERIES, INTERVALS, TABLE)
+
+
+@dataclass(frozen=True)
+class LoadedStream:
+    """Hydrated data stream with timestamps and metadata.
+
+    ``t`` is a 1-D float64 array of seconds (strictly increasing for time series,
+    non-decreasing interval starts for interval sources, empty for tables).
+    ``value`` is a DataFrame (one row per ``t``), a mapping, an array or a scalar.
+    ``meta`` is a plain dict; ``meta["time_basis"]`` says which clock ``t`` is on.
+    """
+
+    tag: str
+    t: np.ndarray
+    value: Any
+    meta: dict
+
+    def __post_init__(self):
+        t = np.asarray(self.t, dtype=np.float64)
+        if t.ndim != 1:
+            t = t.reshape(-1)
+        object.__setattr__(self, "t", t)
+        object.__setattr__(self, "meta", dict(self.meta or {}))
+
+    @property
+    def data(self):
+        return self.value
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """Context passed to every ``DataSource.load``.
+
+    Carries the cell identity, the cell's inventory row (tag -> path, so a source can
+    find sibling files via :meth:`path_for`), the streams of the sources it declared in
+    ``requires`` (``None`` when missing or failed) and the settings.
+
+    When the cell's dataqueue loaded, ``dataqueue_frame``/``dataqueue_meta`` hold it,
+    ``master_timeline`` holds the master-camera frame times on the master clock and
+    ``experiment_window`` is ``(0.0, last master frame)`` in master-clock seconds.
+    """
+
+    subject: str
+    session: str
+    task: str | None
+    inventory_row: Mapping[str, Any]
+    dependencies: dict = field(default_factory=dict)
+    master_timeline: np.ndarray | None = None
+    experiment_window: tuple[float, float] | None = None
+    dataqueue_frame: pd.DataFrame | None = None
+    dataqueue_meta: dict | None = None
+    settings: Settings = field(default_factory=get_settings)
+
+    def path_for(self, tag: str) -> Path | None:
+        value = self.inventory_row.get(tag) if self.inventory_row else None
+        if value is None:
+            return None
+        if isinstance(value, float) and math.isnan(value):
+            return None
+        if value is pd.NA or (isinstance(value, str) and not value):
+            return None
+        return Path(value)
+
+    def require_path(self, tag: str) -> Path:
+        path = self.path_for(tag)
+        if path is None:
+            raise FileNotFoundError(
+                f"no {tag!r} file for {self.describe()} (needed to load this source)"
+            )
+        return path
+
+    def get_dependency(self, tag: str) -> LoadedStream | None:
+        return self.dependencies.get(tag) if self.dependencies else None
+
+    def require_dependency(self, tag: str) -> LoadedStream:
+        stream = self.get_dependency(tag)
+        if stream is None:
+            raise RuntimeError(
+                f"dependency {tag!r} is missing or failed for {self.describe()}"
+            )
+        return stream
+
+    def describe(self) -> str:
+        parts = [f"sub={self.subject}", f"ses={self.session}"]
+        if self.task is not None:
+            parts.append(f"task={self.task}")
+        return " ".join(parts)
+
+
+class DataSource:
+    """Base class for a file-backed data source.
+
+    Class attributes (metadata, read without instantiating):
+
+    ``tag``          registry name, also the materialized ``Source`` level.
+    ``patterns``     glob patterns; without ``/`` they match the file name, with ``/``
+                     the path below ``data/`` or ``processed/`` (``**/`` = any folders).
+                     Earlier patterns win when one cell has several candidate files.
+    ``requires``     tags loaded first for the same cell and passed in
+                     ``context.dependencies`` (soft: missing or failed gives ``None``).
+    ``kind``         ``"timeseries"``, ``"intervals"`` or ``"table"``.
+    ``description``  one line for ``datakit sources`` and the GUI.
+    """
+
+    tag: ClassVar[str] = ""
+    patterns: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[tuple[str, ...]] = ()
+    kind: ClassVar[str] = TIMESERIES
+    description: ClassVar[str] = ""
+    camera_tag: ClassVar[str | None] = None
+
+    @classmethod
+    def claims(cls, path: Path) -> bool:
+        """Cheap look at a file matching ``patterns``: is it really this source's?
+
+        Discovery calls it only for the file it is about to record for a cell, so a
+        source whose pattern is shared (treadmill on ``*_dataqueue.csv``) can decline.
+        The default accepts every match without opening the file.
+        """
+        return True
+
+    @property
+    def is_timeseries(self) -> bool:
+        return self.kind == TIMESERIES
+
+    def load(self, path: Path, *, context: LoadContext | None = None) -> LoadedStream:
+        raise NotImplementedError(f"{type(self).__name__}.load is not implemented")
+
+    # helpers for subclasses -------------------------------------------------------
+
+    def stream(self, t, value, meta: dict | None = None) -> LoadedStream:
+        """Build this source's LoadedStream (tag = registry tag, standard meta keys)."""
+        meta = dict(meta or {})
+        meta.setdefault("source_tag", self.tag)
+        meta.setdefault("kind", self.kind)
+        return LoadedStream(self.tag, t, value, meta)
+
+    def context_or_default(self, path: Path, context: LoadContext | None) -> LoadContext:
+        """The given context, or a minimal one for a file loaded on its own."""
+        if context is not None:
+            return context
+        return LoadContext("unknown", "unknown", None, {self.tag: os.fspath(path)})

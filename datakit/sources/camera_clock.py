@@ -1,0 +1,84 @@
+"""Frame times of a camera on the cell's clock, best source first.
+
+1. the camera's rows in the dataqueue (master clock): frame numbers are matched to the
+   rows' ``payload`` (the camera's ImageNumber), so a frame the queue dropped is
+   interpolated between its neighbours instead of shifting every later frame; when the
+   payload is not a frame counter, frames are matched by count;
+2. the camera's frame-metadata sidecar, already loaded as a dependency;
+3. ``timestamps.csv``: frames spread evenly between the camera's started and stopped;
+4. the configured rate (settings), ``time_basis="assumed_rate"``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import timeline
+
+
+def from_dataqueue(context, role: str, frame_numbers: np.ndarray) -> tuple[np.ndarray, dict] | None:
+    frame = context.dataqueue_frame
+    if frame is None:
+        return None
+    rows = timeline.role_mask(frame, role, context.settings)
+    if rows.sum() < 2:
+        return None
+    t_rows = frame["time_elapsed_s"].to_numpy()[rows]
+    basis = timeline.dataqueue_basis(context)
+    payload = pd.to_numeric(frame["payload"][rows], errors="coerce").to_numpy(dtype=np.float64) \
+        if "payload" in frame.columns else np.full(t_rows.size, np.nan)
+    n = frame_numbers.size
+    if np.isfinite(payload).all() and np.all(np.diff(payload) > 0):
+        rel = payload - payload[0]
+        want = frame_numbers - frame_numbers[0] if n else frame_numbers
+        times = timeline.interp_counter(rel, t_rows, want)
+        matched = int(np.isin(want, rel).sum())
+        meta = {"time_basis": basis, "alignment": "frame_number",
+                "n_dataqueue_rows": int(t_rows.size), "n_frames_matched": matched}
+        return times, meta
+    times, method = timeline.align_by_count(t_rows, n)
+    return times, {"time_basis": basis, "alignment": f"count_{method}",
+                   "n_dataqueue_rows": int(t_rows.size)}
+
+
+def from_timestamps(context, device_role: str, n: int) -> tuple[np.ndarray, dict] | None:
+    stream = context.get_dependency("timestamps") if context is not None else None
+    if stream is None or n < 2:
+        return None
+    table = stream.value
+    hit = context.settings.devices.mask(device_role, table["device_id"].to_numpy(dtype=object))
+    if not hit.any():
+        return None
+    row = table[hit].iloc[0]
+    start, stop = float(row["start_s"]), float(row["stop_s"])
+    if not (np.isfinite(start) and np.isfinite(stop) and stop > start):
+        return None
+    return np.linspace(start, stop, n), {
+        "time_basis": stream.meta.get("time_basis"),
+        "alignment": "timestamps_span",
+        "rate_hz": (n - 1) / (stop - start),
+    }
+
+
+def frame_times(context, role: str, frame_numbers, *, sidecar_tag: str | None,
+                assumed_rate_hz: float) -> tuple[np.ndarray, dict]:
+    frame_numbers = np.asarray(frame_numbers, dtype=np.float64)
+    n = frame_numbers.size
+    found = from_dataqueue(context, role, frame_numbers)
+    if found is not None:
+        return found
+    sidecar = context.get_dependency(sidecar_tag) if sidecar_tag else None
+    if sidecar is not None and sidecar.t.size >= 2:
+        if sidecar.t.size == n:
+            return sidecar.t.copy(), {"time_basis": sidecar.meta.get("time_basis"),
+                                      "alignment": f"{sidecar_tag}_frames"}
+        times, method = timeline.align_by_count(sidecar.t, n)
+        return times, {"time_basis": sidecar.meta.get("time_basis"),
+                       "alignment": f"{sidecar_tag}_{method}",
+                       "n_sidecar_frames": int(sidecar.t.size)}
+    found = from_timestamps(context, role, n)
+    if found is not None:
+        return found
+    return (frame_numbers - (frame_numbers[0] if n else 0)) / assumed_rate_hz, {
+        "time_basis": timeline.ASSUMED_RATE, "alignment": "assumed_rate",
+        "rate_hz": assumed_rate_hz}

@@ -1,0 +1,57 @@
+"""``meso_mean`` / ``meso_dff``: one value per mesoscope frame (processed CSV ``Slice,Mean``).
+
+``Slice`` is the frame index.  Frames are timed from the master camera's dataqueue rows
+(matched by frame number), else from the mesoscope sidecar, else spread over the
+camera's span in ``timestamps.csv``, else at ``settings.master_camera_rate_hz``; the
+meta's ``time_basis``/``alignment`` say which (never an assumed 50 Hz when better is known).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import timeline
+from . import camera_clock
+from .base import TIMESERIES, DataSource
+from .readers import read_csv, require_columns
+from .registry import register_builtin
+
+
+class _MesoTraceSource(DataSource):
+    kind = TIMESERIES
+    requires = ("dataqueue", "meso_metadata", "timestamps")
+    camera_tag = "meso"
+    feature = "Mean"
+
+    def load(self, path, *, context=None):
+        context = self.context_or_default(path, context)
+        frame = read_csv(path)
+        require_columns(frame, ["Slice", "Mean"], path, "mesoscope trace CSV (Slice,Mean)")
+        slices = pd.to_numeric(frame["Slice"], errors="coerce").to_numpy(dtype=np.float64)
+        values = pd.to_numeric(frame["Mean"], errors="coerce").to_numpy(dtype=np.float64)
+        idx, order_info = timeline.monotonic_index(slices)
+        slices, values = slices[idx], values[idx]
+        if slices.size == 0:
+            raise ValueError(f"{path}: no row has a numeric Slice")
+        t, info = camera_clock.frame_times(
+            context, "master_camera", slices, sidecar_tag="meso_metadata",
+            assumed_rate_hz=context.settings.master_camera_rate_hz)
+        t, value, more = timeline.take_monotonic(t, pd.DataFrame({self.feature: values}))
+        meta = {"source_file": str(path), "n_frames": int(slices.size), **info,
+                **{f"slice_{k}": v for k, v in order_info.items()}, **more}
+        return self.stream(t, value, meta)
+
+
+@register_builtin
+class MesoMeanSource(_MesoTraceSource):
+    tag = "meso_mean"
+    patterns = ("*_meso-mean-trace.csv",)
+    description = "Mean fluorescence per mesoscope frame"
+
+
+@register_builtin
+class MesoDffSource(_MesoTraceSource):
+    tag = "meso_dff"
+    patterns = ("*_meso-collapse_first-trace.csv",)
+    feature = "dF_F"
+    description = "dF/F per mesoscope frame"

@@ -1,0 +1,165 @@
+"""Session-level files: ``session_config``, ``notes``, ``timestamps``.
+
+Wall-clock times (notes, device start/stop) go on the master clock through the
+dataqueue's packet_ts↔queue_elapsed fit; without a dataqueue they go on the
+``session_timestamps`` clock (zero = the master camera's ``started`` in timestamps.csv),
+and notes without either start at the first note (``notes_relative``).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .. import timeline
+from .base import INTERVALS, TABLE, TIMESERIES, DataSource
+from .readers import check_file, read_csv, require_columns
+from .registry import register_builtin
+
+_NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
+_INT = re.compile(r"[-+]?\d+")
+IDENTITY_PARAMETERS = ("subject", "session", "task")
+
+
+def typed_value(text, *, keep_text: bool = False):
+    """'1200' -> 1200, '20.30' -> 20.3, 'False' -> False, '' -> None; other text unchanged."""
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return None
+    value = str(text).strip()
+    if keep_text:
+        return value
+    lowered = value.lower()
+    if lowered in ("", "nan", "none", "null"):
+        return None
+    if lowered == "true":
+        return True
+    if lowered == "false":
+        return False
+    if _INT.fullmatch(value):
+        return int(value)
+    if _NUMBER.fullmatch(value):
+        return float(value)
+    return value
+
+
+@register_builtin
+class SessionConfigSource(DataSource):
+    tag = "session_config"
+    patterns = ("*_configuration.csv",)
+    kind = TABLE
+    description = "Session configuration (Parameter,Value), values typed"
+
+    def load(self, path, *, context=None):
+        frame = read_csv(path, dtype=str, keep_default_na=False)
+        require_columns(frame, ["Parameter", "Value"], path, "configuration CSV (Parameter,Value)")
+        names = frame["Parameter"].str.strip()
+        record: dict = {}
+        duplicates = sorted(set(names[names.duplicated()]))
+        for name, raw in zip(names, frame["Value"]):
+            if name:
+                record[name] = typed_value(raw, keep_text=name in IDENTITY_PARAMETERS)
+        meta = {"source_file": str(path), "n_params": len(record), "scope": "session"}
+        if duplicates:
+            meta["duplicate_parameters"] = duplicates
+        return self.stream(np.zeros(0), record, meta)
+
+
+_NOTE = re.compile(r"^(?P<stamp>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?):\s?(?P<text>.*)$")
+
+
+def _read_text(path) -> tuple[str, str]:
+    data = check_file(path).read_bytes()
+    if b"\x00" in data:
+        raise ValueError(f"{path}: binary data (NUL bytes) in a text file")
+    try:
+        return data.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+@register_builtin
+class NotesSource(DataSource):
+    tag = "notes"
+    patterns = ("*_notes.txt",)
+    requires = ("dataqueue", "timestamps")
+    kind = TIMESERIES
+    description = "Experimenter notes (one timestamped line per note)"
+
+    def load(self, path, *, context=None):
+        context = self.context_or_default(path, context)
+        text, encoding = _read_text(path)
+        lines = pd.Series(text.splitlines(), dtype=object)
+        lines = lines[lines.str.strip() != ""]
+        parts = lines.str.extract(_NOTE)
+        starts = parts["stamp"].notna()
+        meta: dict = {"source_file": str(path), "encoding": encoding}
+        # lines without a timestamp continue the note above them
+        group = starts.cumsum()
+        orphan = lines[group == 0]
+        if len(orphan):
+            meta["n_unparsed_lines"] = int(len(orphan))
+            meta["unparsed_text"] = "\n".join(orphan)
+        body = parts["text"].where(starts, lines)[group > 0]
+        notes = body.groupby(group[group > 0]).agg("\n".join)
+        stamps = pd.to_datetime(parts["stamp"][starts], errors="coerce").to_numpy()
+        value = pd.DataFrame({"timestamp": stamps, "note": notes.to_numpy(dtype=object)})
+        value = value[value["timestamp"].notna()].sort_values("timestamp", kind="stable")
+        value = value.reset_index(drop=True)
+        wall = timeline.wall_seconds(value["timestamp"].to_numpy())
+        mapping = timeline.session_wall_map(context)
+        if mapping is not None:
+            t, basis = mapping(wall), mapping.basis
+        else:
+            t, basis = (wall - wall[0]) if wall.size else wall, "notes_relative"
+        t, ties = timeline.break_ties(t)
+        meta.update({"n_notes": int(len(value)), "time_basis": basis})
+        if ties:
+            meta["n_same_second_notes"] = ties
+        return self.stream(t, value, meta)
+
+
+@register_builtin
+class TimestampsSource(DataSource):
+    tag = "timestamps"
+    patterns = ("*_timestamps.csv",)
+    requires = ("dataqueue",)
+    kind = INTERVALS
+    description = "Start/stop time of each device and of the protocol"
+
+    def load(self, path, *, context=None):
+        context = self.context_or_default(path, context)
+        frame = read_csv(path, dtype=str)
+        require_columns(frame, ["device_id", "started", "stopped"], path,
+                        "timestamps CSV (device_id,started,stopped)")
+        frame = frame[["device_id", "started", "stopped"]].copy()
+        frame["device_id"] = frame["device_id"].fillna("").str.strip()
+        frame["started"] = timeline.parse_wall(frame["started"])
+        frame["stopped"] = timeline.parse_wall(frame["stopped"])
+        n_bad = int(frame["started"].isna().sum())
+        frame = frame[frame["started"].notna()].reset_index(drop=True)
+        if frame.empty:
+            raise ValueError(f"{path}: no row has a readable 'started' time (YYYY-MM-DD HH:MM:SS.ffffff)")
+        started = timeline.wall_seconds(frame["started"].to_numpy())
+        stopped = timeline.wall_seconds(frame["stopped"].to_numpy())
+        master = context.settings.devices.mask("master_camera", frame["device_id"].to_numpy(dtype=object))
+        zero_row = int(np.argmax(master)) if master.any() else int(np.argmin(started))
+        zero = float(started[zero_row])
+        zero_device = str(frame["device_id"].iloc[zero_row])
+        mapping = timeline.wall_map(context)
+        if mapping is None:
+            mapping = timeline.WallMap(1.0, 0.0, zero, timeline.SESSION_TIMESTAMPS)
+        frame["start_s"] = mapping(started)
+        frame["stop_s"] = mapping(stopped)
+        frame["device_id"] = frame["device_id"].astype(object)
+        frame = frame.sort_values("start_s", kind="stable").reset_index(drop=True)
+        meta = {
+            "source_file": str(path),
+            "devices": frame["device_id"].tolist(),
+            "time_basis": mapping.basis,
+            "session_zero_device": zero_device,
+            "session_zero_epoch_s": zero,
+        }
+        if n_bad:
+            meta["n_unreadable_rows"] = n_bad
+        return self.stream(frame["start_s"].to_numpy(), frame, meta)

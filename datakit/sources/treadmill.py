@@ -1,0 +1,192 @@
+"""``treadmill``: running from the dataqueue's encoder packets, else the treadmill CSV.
+
+* Dataqueue route (on the master clock): rows whose payload is
+  ``EncoderData(timestamp=<µs>, distance=<mm> mm, speed=<mm/s> mm/s)`` (or, since 2026,
+  the same fields fanned out into columns).  Discovery gives the treadmill the
+  dataqueue only when it really holds such packets (``claims``), so a session without
+  an encoder never shows a treadmill that cannot load.
+* CSV route: ``timestamp,distance_mm,speed_mm`` or the legacy ``timestamp,distance,speed``;
+  time is the encoder's own µs clock (32-bit wraparound undone), zero at the first
+  sample, ``time_basis="encoder_clock"``.
+
+Features: ``timestamp`` (raw encoder µs, int64), ``distance_mm`` (cumulative),
+``speed_mm`` (mm/s), ``time_elapsed_s``.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .. import timeline
+from .base import TIMESERIES, DataSource
+from .readers import check_file, read_csv
+from .registry import register_builtin
+
+_PACKET = re.compile(
+    r"EncoderData\(\s*timestamp\s*=\s*(?P<timestamp>[-+]?\d+)\s*,"
+    r"\s*distance\s*=\s*(?P<distance>[-+0-9.eE]+|nan)\s*(?:mm)?\s*,"
+    r"\s*speed\s*=\s*(?P<speed>[-+0-9.eE]+|nan)\s*(?:mm/s)?\s*\)"
+)
+_DISTANCE = ("distance_mm", "distance")
+_SPEED = ("speed_mm", "speed_mm_s", "speed")
+_CLAIM_LIMIT = 16 * 2**20
+_CLAIM_CHUNK = 2**20
+
+
+def dataqueue_has_encoder_packets(path, limit: int = _CLAIM_LIMIT) -> bool:
+    """Cheap look: does this dataqueue hold treadmill encoder packets?
+
+    Reads until the first ``EncoderData(`` (a few KB in a normal session); gives up
+    after ``limit`` bytes.  A fanned-out header with distance and speed columns counts.
+    """
+    try:
+        with open(path, "rb") as fh:
+            header = fh.readline(65536).lower()
+            columns = [c.strip() for c in header.split(b",")]
+            if any(c.decode(errors="ignore") in _DISTANCE for c in columns[5:]) and any(
+                    c.decode(errors="ignore") in _SPEED for c in columns[5:]):
+                return True
+            carry = b""
+            read = 0
+            while read < limit:
+                chunk = fh.read(_CLAIM_CHUNK)
+                if not chunk:
+                    return False
+                if b"EncoderData(" in carry + chunk:
+                    return True
+                carry = chunk[-16:]
+                read += len(chunk)
+    except OSError:
+        return False
+    return False
+
+
+@register_builtin
+class TreadmillSource(DataSource):
+    tag = "treadmill"
+    patterns = ("*_dataqueue.csv", "*_treadmill.csv", "*_treadmill_data.csv")
+    requires = ("dataqueue",)
+    kind = TIMESERIES
+    description = "Treadmill running (encoder packets on the master clock, else treadmill CSV)"
+
+    @classmethod
+    def claims(cls, path) -> bool:
+        if str(path).endswith("_dataqueue.csv"):
+            return dataqueue_has_encoder_packets(path)
+        return True
+
+    def load(self, path, *, context=None):
+        context = self.context_or_default(path, context)
+        if str(path).endswith("_dataqueue.csv"):
+            return self._from_dataqueue(path, context)
+        return self._from_csv(path)
+
+    # dataqueue route --------------------------------------------------------------
+
+    def _from_dataqueue(self, path, context):
+        dq = context.get_dependency("dataqueue")
+        if dq is None:
+            if context.path_for("dataqueue") is not None:
+                raise ValueError(
+                    f"{path}: the session's dataqueue failed to load, so its encoder "
+                    "packets are unavailable (see the dataqueue row for why)")
+            from .dataqueue import DataqueueSource  # dataqueue not selected: read it here
+            dq = DataqueueSource().load(path, context=context)
+        frame = dq.value
+        packets = self._packets(frame, path)
+        keep = packets.notna().all(axis=1).to_numpy()
+        n_bad = int((~keep).sum())
+        if not keep.any():
+            raise ValueError(f"{path}: {len(packets)} encoder packets found but none parse "
+                             "(expected EncoderData(timestamp=..., distance=... mm, speed=... mm/s))")
+        t = dq.t[packets.index.to_numpy()[keep]]
+        value = pd.DataFrame({
+            "timestamp": packets["timestamp"].to_numpy()[keep].astype(np.int64),
+            "distance_mm": packets["distance_mm"].to_numpy()[keep].astype(np.float64),
+            "speed_mm": packets["speed_mm"].to_numpy()[keep].astype(np.float64),
+        })
+        meta = {
+            "source_file": str(path),
+            "dataqueue_file": dq.meta.get("source_file", str(path)),
+            "source_method": "dataqueue_encoder_payload",
+            "time_basis": dq.meta.get("time_basis"),
+            "experiment_window": dq.meta.get("experiment_window"),
+            "n_samples": int(keep.sum()),
+            "n_encoder_packets": int(len(packets)),
+        }
+        if n_bad:
+            meta["n_unparsed_packets"] = n_bad
+        return self.stream(t, value, meta)
+
+    @staticmethod
+    def _packets(frame: pd.DataFrame, path) -> pd.DataFrame:
+        """timestamp/distance_mm/speed_mm of every encoder packet row (index = dataqueue row)."""
+        if "payload" in frame.columns:
+            payload = frame["payload"]
+            is_packet = payload.str.contains("EncoderData(", regex=False, na=False).to_numpy()
+            if is_packet.any():
+                parts = payload[is_packet].str.extract(_PACKET)
+                return pd.DataFrame({
+                    "timestamp": pd.to_numeric(parts["timestamp"], errors="coerce"),
+                    "distance_mm": pd.to_numeric(parts["distance"], errors="coerce"),
+                    "speed_mm": pd.to_numeric(parts["speed"], errors="coerce"),
+                })
+        # fanned-out dict payloads: columns after payload
+        names = {str(c).lower(): c for c in frame.columns}
+        dist = next((names[c] for c in _DISTANCE if c in names), None)
+        speed = next((names[c] for c in _SPEED if c in names), None)
+        stamp = names.get("timestamp")
+        if dist is not None and speed is not None:
+            rows = frame[dist].notna() | frame[speed].notna()
+            sub = frame[rows]
+            return pd.DataFrame({
+                "timestamp": pd.to_numeric(sub[stamp], errors="coerce") if stamp is not None
+                else pd.Series(np.arange(len(sub), dtype=np.float64), index=sub.index),
+                "distance_mm": pd.to_numeric(sub[dist], errors="coerce"),
+                "speed_mm": pd.to_numeric(sub[speed], errors="coerce"),
+            })
+        raise ValueError(f"{path}: no EncoderData packets in the dataqueue")
+
+    # CSV route ----------------------------------------------------------------------
+
+    def _from_csv(self, path):
+        check_file(path)
+        frame = read_csv(path)
+        columns = {str(c).strip(): c for c in frame.columns}
+        dist = next((columns[c] for c in _DISTANCE if c in columns), None)
+        speed = next((columns[c] for c in _SPEED if c in columns), None)
+        if "timestamp" not in columns or dist is None or speed is None:
+            raise ValueError(
+                f"{path}: not a treadmill CSV: expected columns timestamp, distance_mm (or "
+                f"distance) and speed_mm (or speed); found {list(map(str, frame.columns))[:8]}")
+        stamp = pd.to_numeric(frame[columns["timestamp"]], errors="coerce")
+        distance = pd.to_numeric(frame[dist], errors="coerce")
+        spd = pd.to_numeric(frame[speed], errors="coerce")
+        ok = (stamp.notna() & distance.notna() & spd.notna()).to_numpy()
+        if not ok.any():
+            raise ValueError(f"{path}: no row has numeric timestamp, distance and speed")
+        raw = np.round(stamp.to_numpy(dtype=np.float64)[ok]).astype(np.int64)
+        unwrapped = timeline.unwrap_uint32(raw)
+        t = (unwrapped - unwrapped[0]) * 1e-6
+        value = pd.DataFrame({
+            "timestamp": raw,
+            "distance_mm": distance.to_numpy(dtype=np.float64)[ok],
+            "speed_mm": spd.to_numpy(dtype=np.float64)[ok],
+        })
+        t, value, info = timeline.take_monotonic(t, value)
+        if t.size:
+            t = t - t[0]
+        meta = {
+            "source_file": str(path),
+            "dataqueue_file": None,
+            "source_method": "treadmill_csv",
+            "time_basis": timeline.ENCODER_CLOCK,
+            "header": "legacy" if dist == "distance" else "current",
+            "n_samples": int(len(value)),
+            **info,
+        }
+        if (~ok).sum():
+            meta["n_dropped_non_numeric"] = int((~ok).sum())
+        return self.stream(t, value, meta)
