@@ -80,7 +80,7 @@ def _load_entry_points() -> None:
     except Exception as exc:  # a broken metadata folder must not stop datakit
         warnings.warn(f"could not read {ENTRY_POINT_GROUP!r} entry points: {exc}", PluginWarning)
         return
-    for ep in sorted(entry_points, key=lambda e: (e.value.startswith("datakit."), e.name), reverse=True):
+    for ep in sorted(entry_points, key=lambda e: e.name):
         try:
             cls = ep.load()
             _check_source_class(cls)
@@ -105,7 +105,11 @@ def _ensure_loaded() -> None:
         if _builtins_loaded:
             return
         for module in BUILTIN_MODULES:
-            importlib.import_module(module)  # modules call register_builtin()
+            try:
+                importlib.import_module(module)  # modules call register_builtin()
+            except ImportError as exc:
+                warnings.warn(f"built-in source module {module} could not be imported: {exc}",
+                              PluginWarning, stacklevel=3)
         _load_entry_points()
         _builtins_loaded = True
 
