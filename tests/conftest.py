@@ -1,0 +1,33 @@
+"""Shared test setup: Qt offscreen, the lab's sample data, generated experiments."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Before anything imports Qt: no display in CI.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyside6")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+
+import pytest  # noqa: E402
+
+SAMPLE_DATA = Path(os.environ.get(
+    "DATAKIT_SAMPLE_DATA", Path(__file__).resolve().parents[2] / "shared" / "sample_data"))
+
+
+@pytest.fixture(scope="session")
+def sample_data() -> Path:
+    """../shared/sample_data beside the checkout; tests using it skip when absent."""
+    if not (SAMPLE_DATA / "sample_experiment1").is_dir():
+        pytest.skip(f"lab sample data not found at {SAMPLE_DATA}")
+    return SAMPLE_DATA
+
+
+@pytest.fixture(scope="session")
+def sample_experiment1(sample_data) -> Path:
+    return sample_data / "sample_experiment1"
+
+
+@pytest.fixture(scope="session")
+def sample_experiment2(sample_data) -> Path:
+    return sample_data / "sample_experiment2"
