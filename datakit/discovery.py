@@ -78,7 +78,12 @@ class _Matcher:
 
 
 class PatternIndex:
-    """All sources' patterns, indexed by file extension for a fast per-file test."""
+    """All sources' patterns, indexed for a fast per-file test.
+
+    Most patterns are ``*<literal tail>``; they are found by the part of the file name
+    after its last ``_`` (one dict lookup), then confirmed with ``endswith``.  The few
+    other patterns are tried by regex on every file name.
+    """
 
     def __init__(self, registry: dict):
         by_pattern: dict[str, _Matcher] = {}
@@ -88,15 +93,19 @@ class PatternIndex:
                 if matcher is None:
                     matcher = by_pattern[pattern] = self._compile(pattern)
                 matcher.users.append((tag, priority))
+        self.by_key: dict[str, list[tuple[str, list]]] = {}
         self.by_ext: dict[str, list[_Matcher]] = {}
-        self.any_ext: list[_Matcher] = []
+        self.other: list[_Matcher] = []
         for matcher in by_pattern.values():
+            tail = matcher.literal_tail
             name_part = matcher.pattern.rsplit("/", 1)[-1]
-            ext = name_part.rsplit(".", 1)[-1].lower() if "." in name_part else ""
-            if ext and not any(c in ext for c in "*?["):
+            ext = name_part.rpartition(".")[2] if "." in name_part else ""
+            if tail is not None and "_" in tail and matcher.path_regex is None:
+                self.by_key.setdefault(tail.rsplit("_", 1)[-1], []).append((tail, matcher.users))
+            elif ext and not any(c in ext for c in "*?["):
                 self.by_ext.setdefault(ext, []).append(matcher)
             else:
-                self.any_ext.append(matcher)
+                self.other.append(matcher)
 
     @staticmethod
     def _compile(pattern: str) -> _Matcher:
@@ -113,10 +122,13 @@ class PatternIndex:
         return matcher
 
     def tags_for(self, name: str, rel_parts: tuple[str, ...]) -> list[tuple[str, int]]:
-        ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        candidates = self.by_ext.get(ext)
         hits: list[tuple[str, int]] = []
-        for group in (candidates, self.any_ext):
+        keyed = self.by_key.get(name.rpartition("_")[2])
+        if keyed:
+            for tail, users in keyed:
+                if name.endswith(tail):
+                    hits.extend(users)
+        for group in (self.by_ext.get(name.rpartition(".")[2]), self.other):
             if group:
                 for matcher in group:
                     if matcher.match(name, rel_parts):
@@ -124,8 +136,21 @@ class PatternIndex:
         return hits
 
 
+_LABEL = re.compile(r"[A-Za-z0-9]+", re.ASCII)
+
+
 def parse_tokens(text: str, into: dict | None = None) -> dict:
     """sub/ses/task tokens of ``text``; keys already in ``into`` are kept (leftmost wins)."""
+    if into is not None:
+        if len(into) == 3:
+            return into
+        if len(into) == 2 and "task" not in into:
+            # common case (sub-/ses- folders): only the file name's task token is needed
+            i = text.find("task-")
+            if i >= 0 and (i == 0 or not text[i - 1].isalnum()):
+                label = _LABEL.match(text, i + 5)
+                if label:
+                    return {**into, "task": label.group()}
     found = dict(into) if into else {}
     if "-" not in text:
         return found
@@ -168,12 +193,12 @@ def walk(root, registry: dict, *, progress=None, cancel=None) -> Discovery:
     if not root.is_dir():
         raise NotADirectoryError(f"not a folder: {root}")
     root = root.resolve()
-    index = PatternIndex(registry)
+    tags_for = PatternIndex(registry).tags_for
     reporter = Reporter(progress, total=0, unit="dir", desc=f"scanning {root.name}")
     rows: list[tuple] = []
     skipped: list[tuple[str, str]] = []
     n_entries = n_dirs = 0
-    seen_dirs: set[tuple[int, int]] = set()
+    followed_links: set[str] = set()
     root_text = str(root)
     try:
         for origin in ORIGINS:
@@ -190,12 +215,12 @@ def walk(root, registry: dict, *, progress=None, cancel=None) -> Discovery:
             if not stat.S_ISDIR(top_stat.st_mode):
                 skipped.append((str(top), f"'{origin}' is a file, expected a folder"))
                 continue
-            seen_dirs.add((top_stat.st_dev, top_stat.st_ino))
-            stack: list[tuple[str, tuple[str, ...], dict]] = [(str(top), (), {})]
+            stack: list[tuple[str, str, tuple[str, ...], dict]] = [
+                (str(top), os.path.realpath(top), (), {})]
             while stack:
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("discovery cancelled")
-                folder, rel_parts, tokens = stack.pop()
+                folder, real, rel_parts, tokens = stack.pop()
                 n_dirs += 1
                 reporter.advance(1, folder)
                 try:
@@ -206,22 +231,26 @@ def walk(root, registry: dict, *, progress=None, cancel=None) -> Discovery:
                     continue
                 n_entries += len(entries)
                 subdirs = []
+                identities: dict = {}  # task label -> identity, valid when sub+ses come from folders
+                folder_has_ids = "sub" in tokens and "ses" in tokens
                 for entry in entries:
                     name = entry.name
-                    if name.startswith("."):
+                    if name[0] == ".":
                         continue
                     try:
-                        is_dir = entry.is_dir()
+                        if entry.is_dir():
+                            subdirs.append(entry)
+                            continue
                     except OSError:
-                        is_dir = False
-                    if is_dir:
-                        subdirs.append(entry)
-                        continue
-                    hits = index.tags_for(name, rel_parts)
+                        pass
+                    hits = tags_for(name, rel_parts)
                     if not hits:
                         continue
                     file_tokens = parse_tokens(name, tokens)
-                    subject, session, task = _identity(file_tokens)
+                    ident = identities.get(file_tokens.get("task"))
+                    if ident is None or not folder_has_ids:
+                        ident = identities[file_tokens.get("task")] = _identity(file_tokens)
+                    subject, session, task = ident
                     path = entry.path
                     if subject is None or session is None:
                         missing = " and ".join(
@@ -231,18 +260,21 @@ def walk(root, registry: dict, *, progress=None, cancel=None) -> Discovery:
                         continue
                     for tag, priority in hits:
                         rows.append((tag, path, origin, subject, session, task, priority, root_text))
-                for entry in sorted(subdirs, key=lambda e: e.name, reverse=True):
-                    try:
-                        st = entry.stat()
-                    except OSError as exc:
-                        skipped.append((entry.path, f"cannot read folder: {exc.strerror or exc}"))
-                        continue
-                    key = (st.st_dev, st.st_ino)
-                    if key in seen_dirs:
-                        skipped.append((entry.path, "symlink loop or folder seen twice; not followed"))
-                        continue
-                    seen_dirs.add(key)
-                    stack.append((entry.path, rel_parts + (entry.name,), parse_tokens(entry.name, tokens)))
+                for entry in subdirs:
+                    sub_real = real + os.sep + entry.name
+                    if entry.is_symlink():
+                        # only symlinks can make loops: never follow one into an ancestor
+                        # or to a folder already reached through another link
+                        sub_real = os.path.realpath(entry.path)
+                        if real == sub_real or real.startswith(sub_real + os.sep):
+                            skipped.append((entry.path, "symlink loop (points to a parent folder); not followed"))
+                            continue
+                        if sub_real in followed_links:
+                            skipped.append((entry.path, "symlink to a folder already scanned; not followed"))
+                            continue
+                        followed_links.add(sub_real)
+                    stack.append((entry.path, sub_real, rel_parts + (entry.name,),
+                                  parse_tokens(entry.name, tokens)))
     finally:
         reporter.close()
     files = pd.DataFrame(rows, columns=FILE_COLUMNS, dtype=object)
