@@ -1,0 +1,224 @@
+"""Saving and loading materialized frames: pickle or HDF5, never half-written.
+
+- :func:`resolve_format` decides the format from ``format=`` or the suffix, without
+  touching the disk (``Dataset.save`` calls it before materializing, so a bad suffix
+  fails in a second, not after minutes of loading).
+- :func:`save_frame` writes atomically: a temporary ``.<name>.<random>.datakit-tmp`` file
+  beside the target, flushed and fsynced, then ``os.replace``-d onto the target.  On any
+  failure (including Ctrl-C and a full disk) the temporary file is removed and a
+  previous file at the target is left as it was.
+- :func:`load_dataset` reads either format.  Loading a pickle runs code stored in the
+  file, so it goes through :func:`datakit.safety.require_pickle_allowed` first; HDF5
+  files in datakit's layout (see :mod:`datakit.hdf5`) never unpickle anything.
+"""
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import secrets
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from . import safety
+
+FORMATS = {"pickle": "pickle", "pkl": "pickle", "hdf5": "hdf5", "h5": "hdf5"}
+SUFFIXES = {".pkl": "pickle", ".pickle": "pickle", ".h5": "hdf5", ".hdf5": "hdf5"}
+TEMP_SUFFIX = ".datakit-tmp"
+STALE_TEMP_AGE_S = 600.0
+
+
+def resolve_format(path, format: str | None = None) -> str:
+    """``"pickle"`` or ``"hdf5"`` for saving to ``path``; pure (no disk access).
+
+    An explicit ``format`` ("pickle"/"pkl", "hdf5"/"h5", any case) wins.  Otherwise the
+    suffix decides: ``.pkl``/``.pickle`` or none -> pickle, ``.h5``/``.hdf5`` -> hdf5;
+    any other suffix is a ValueError (a ``.csv`` of pickle bytes helps nobody).
+    """
+    if format is not None:
+        if not isinstance(format, str) or format.strip().lower() not in FORMATS:
+            raise ValueError(
+                f"Unsupported format: {format!r}; use 'pickle' (or 'pkl') or 'hdf5' (or 'h5')"
+            )
+        return FORMATS[format.strip().lower()]
+    suffix = Path(os.fspath(path)).suffix.lower()
+    if suffix == "":
+        return "pickle"
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix]
+    raise ValueError(
+        f"Unsupported dataset file suffix {suffix!r} in {os.fspath(path)}: use .pkl or .pickle "
+        "(pickle), .h5 or .hdf5 (HDF5), or pass format='pickle' or format='hdf5'"
+    )
+
+
+def cleanup_stale_temps(folder, *, older_than_s: float = STALE_TEMP_AGE_S) -> list[Path]:
+    """Remove ``.*.datakit-tmp`` files in ``folder`` left by a killed earlier save.
+
+    Only files not modified for ``older_than_s`` seconds (default 10 minutes) are
+    removed, so a save still running in another process keeps its file.  Returns the
+    removed paths; files that cannot be removed are left alone.
+    """
+    removed = []
+    limit = time.time() - older_than_s
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < limit:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
+def save_frame(df: pd.DataFrame, path, *, format: str | None = None,
+               hdf_key: str = "dataset") -> Path:
+    """Write a materialized frame to ``path`` atomically; return the resolved path."""
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"save_frame needs a pandas DataFrame, not {type(df).__name__}")
+    fmt = resolve_format(path, format)
+    target = Path(os.fspath(path)).expanduser().resolve()
+    if fmt == "hdf5":
+        from . import hdf5
+
+        hdf5.check_key(hdf_key)
+        hdf5.require_tables()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
+    except OSError as exc:
+        raise _naming(exc, target) from exc
+    cleanup_stale_temps(target.parent)
+    tmp = _create_temp(target)
+    try:
+        if fmt == "pickle":
+            _write_pickle(df, tmp)
+        else:
+            _write_hdf5(df, tmp, hdf_key)
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        _remove_quietly(tmp)
+        if isinstance(exc, OSError):
+            raise _naming(exc, target) from exc
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
+def _write_pickle(df: pd.DataFrame, tmp: Path) -> None:
+    with open(tmp, "wb") as fh:
+        df.to_pickle(fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _write_hdf5(df: pd.DataFrame, tmp: Path, hdf_key: str) -> None:
+    from . import hdf5
+
+    hdf5.write_frame(df, tmp, hdf_key)
+
+
+def _create_temp(target: Path) -> Path:
+    """A new empty file beside ``target`` (mode from the umask, like a normal file)."""
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise _naming(exc, target) from exc
+        os.close(fd)
+        return tmp
+    raise FileExistsError(f"could not create a temporary file beside {target}")
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable where the platform allows it (best effort)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _naming(exc: OSError, target: Path) -> OSError:
+    """The same kind of OSError, with a message that names the target file."""
+    if str(target) in str(exc):
+        return exc
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno is None:
+        return type(exc)(f"could not save dataset to {target}: {reason}")
+    return OSError(exc.errno, f"could not save dataset to {target}: {reason}")
+
+
+def load_dataset(path, *, hdf_key: str = "dataset", allow_pickle: bool | None = None,
+                 format: str | None = None) -> pd.DataFrame:
+    """Load a dataset written by ``Dataset.save``/:func:`save_frame`.
+
+    ``.pkl``/``.pickle`` (or no suffix) are read with pandas after the safe-mode check:
+    unpickling runs code from the file, so with ``allow_pickle=False`` or
+    ``DATAKIT_ALLOW_PICKLE=0`` they raise :class:`~datakit.errors.PickleRefused`.
+    ``.h5``/``.hdf5`` are read from datakit's HDF5 layout, which never unpickles;
+    files in any other layout (e.g. pandas ``to_hdf``) are refused with a ValueError.
+    ``format=`` reads a file whose suffix says nothing ("x.dat", format="hdf5").
+    """
+    p = Path(os.fspath(path)).expanduser()
+    if not p.exists():
+        raise FileNotFoundError(f"Dataset file not found: {p}")
+    p = p.resolve()
+    try:
+        fmt = resolve_format(p, format)
+    except ValueError:
+        if format is not None:
+            raise
+        raise ValueError(
+            f"Unsupported dataset file suffix {p.suffix!r} in {p}: accepted suffixes are "
+            "'.pkl', '.pickle', '.h5' and '.hdf5' (or pass format='pickle'/'hdf5')"
+        ) from None
+    if p.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "Dataset path is a directory", str(p))
+    if fmt == "hdf5":
+        from . import hdf5
+
+        return hdf5.read_frame(p, hdf_key)
+    safety.require_pickle_allowed(p, "dataset file", allow_pickle)
+    try:
+        obj = pd.read_pickle(p)
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, IndexError,
+            TypeError, ValueError) as exc:
+        raise ValueError(
+            f"cannot load {p}: not a readable pickle ({type(exc).__name__}: {exc})"
+        ) from exc
+    if not isinstance(obj, pd.DataFrame):
+        raise TypeError(f"{p} holds a {type(obj).__name__}, not a pandas DataFrame")
+    return obj
