@@ -108,6 +108,11 @@ class Dataset:
             files, registry, prefer_processed=prefer_processed, include_task_level=include_task_level)
         skipped = pd.concat(
             [d.skipped.assign(root=str(d.root))[SKIPPED_COLUMNS] for d in found], ignore_index=True)
+        if inventory.empty:
+            warnings.warn(
+                "no recordings found under " + ", ".join(str(d.root) for d in found)
+                + " (datakit looks for files of registered sources under data/ and processed/)",
+                UserWarning, stacklevel=2)
         if len(conflicts):
             warnings.warn(
                 f"{len(conflicts)} file(s) lost to another file claiming the same cell and "

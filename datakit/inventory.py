@@ -97,6 +97,7 @@ def _describe_conflicts(winners, losers, keys, prefer_processed) -> pd.DataFrame
     if losers.empty:
         return pd.DataFrame(columns=CONFLICT_COLUMNS, dtype=object)
     merged = losers.merge(winners, on=keys + ["tag"], suffixes=("", "_kept"))
+    other_task = (merged["task"] != merged["task_kept"]) if "task_kept" in merged else False
     reason = np.where(
         merged["root_rank"] != merged["root_rank_kept"], "an earlier root wins",
         np.where(
@@ -106,7 +107,7 @@ def _describe_conflicts(winners, losers, keys, prefer_processed) -> pd.DataFrame
             np.where(
                 merged["priority"] != merged["priority_kept"], "the source's earlier pattern wins",
                 np.where(
-                    merged["task"] != merged["task_kept"],
+                    other_task,
                     "tasks collapsed (include_task_level=False): latest file name wins",
                     "latest file name wins",
                 ),
