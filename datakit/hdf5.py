@@ -500,7 +500,8 @@ def _read_array_block(grp, prefix: str, spec: dict) -> list:
     if flat.size != sizes.sum():
         raise ValueError(f"{prefix} holds {flat.size} values, its shapes need {sizes.sum()}")
     pieces = np.split(flat, np.cumsum(sizes)[:-1]) if count else []
-    return [p.reshape(shape) for p, shape in zip(pieces, map(tuple, shapes.tolist()))]
+    # each cell owns its data, like after unpickling (no hidden shared buffer)
+    return [p.reshape(shape).copy() for p, shape in zip(pieces, map(tuple, shapes.tolist()))]
 
 
 def _read_scalar_block(grp, prefix: str, spec: dict) -> list:
