@@ -1,0 +1,174 @@
+"""An interactive IPython shell with datakit and an experiment (``ds``) or a saved frame (``df``).
+
+>>> datakit.open_shell("/data/experiment")      # ds = Dataset.from_directory(...)
+>>> datakit.open_shell("experiment.h5")         # df = load_dataset(...)
+
+:func:`build_namespace` does the loading and writes the banner without a terminal, so it
+can be tested and reused (the CLI's ``datakit shell`` calls :func:`open_shell`).
+IPython is used when it is installed (``pip install datakit[console]``), the standard
+library's ``code.interact`` otherwise.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+#: Suffixes of a saved (materialized) dataset the shell loads into ``df``.
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+HDF5_SUFFIXES = (".h5", ".hdf5")
+
+PICKLE_WARNING = (
+    "warning: {path} is a pickle; unpickling runs code stored in the file, so open it only "
+    "if you trust where it came from (DATAKIT_ALLOW_PICKLE=0 refuses)"
+)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _list(items, limit: int = 8) -> str:
+    items = [str(i) for i in items]
+    if len(items) <= limit:
+        return ", ".join(items) or "none"
+    return ", ".join(items[:limit]) + f", ... (+{len(items) - limit} more)"
+
+
+def _dataset_banner(ds, path: Path) -> str:
+    parts = [_plural(len(ds.subjects), "subject"), _plural(len(ds.sessions), "session")]
+    if ds.has_task_level:
+        parts.append(_plural(len(ds.tasks), "task"))
+    lines = [
+        f"ds = Dataset.from_directory({', '.join(repr(str(r)) for r in ds.roots) or repr(str(path))})",
+        f"     {_plural(len(ds), 'cell')} ({', '.join(parts)}) x {_plural(len(ds.sources), 'source')}",
+        f"     sources: {_list(ds.sources)}",
+    ]
+    skipped, conflicts = len(ds.skipped), len(ds.conflicts)
+    if skipped or conflicts:
+        lines.append(f"     {_plural(skipped, 'file')} skipped (ds.skipped), "
+                     f"{_plural(conflicts, 'conflict')} (ds.conflicts)")
+    lines.append("     try: ds.validate(progress=True); df = ds.materialize(progress=True)")
+    return "\n".join(lines)
+
+
+def _frame_sources(df) -> list[str]:
+    sources = df.attrs.get("datakit_sources") if isinstance(df.attrs, dict) else None
+    if sources:
+        return [str(s) for s in sources]
+    columns = df.columns
+    if getattr(columns, "nlevels", 1) >= 2:
+        return list(dict.fromkeys(str(s) for s in columns.get_level_values(0)))
+    return []
+
+
+def _frame_banner(df, path: Path) -> str:
+    rows, cols = df.shape
+    sources = _frame_sources(df)
+    return "\n".join([
+        f"df = load_dataset({str(path)!r})",
+        f"     {_plural(rows, 'row')} x {_plural(cols, 'column')}; "
+        f"{_plural(len(sources), 'source')}: {_list(sources)}",
+    ])
+
+
+def build_namespace(target=None, *, hdf_key: str = "dataset") -> tuple[dict, str]:
+    """The shell's namespace and banner for ``target``.
+
+    Always holds ``datakit`` (plus ``pd`` and ``np``).  A folder adds ``ds``
+    (``Dataset.from_directory``); a saved dataset (``.pkl``/``.pickle``/``.h5``/``.hdf5``)
+    adds ``df`` (``load_dataset``).  Loading a pickle prints a one-line warning on stderr
+    first, and safe mode (``DATAKIT_ALLOW_PICKLE=0``) refuses it with
+    :class:`~datakit.PickleRefused`.  A path that does not exist raises
+    ``FileNotFoundError``; another kind of file raises ``ValueError``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    import datakit
+
+    namespace: dict = {"datakit": datakit, "pd": pd, "np": np}
+    lines = [f"datakit {datakit.get_version()}: datakit, pd and np are imported."]
+    if target is None:
+        lines.append("No experiment loaded: ds = datakit.Dataset.from_directory(path) "
+                     "or df = datakit.load_dataset(path)")
+        return namespace, "\n".join(lines)
+
+    path = Path(os.fspath(target)).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"no such folder or file: {path}")
+    if path.is_dir():
+        ds = datakit.Dataset.from_directory(path)
+        namespace["ds"] = ds
+        lines.append(_dataset_banner(ds, path))
+    else:
+        suffix = path.suffix.lower()
+        if suffix not in PICKLE_SUFFIXES + HDF5_SUFFIXES:
+            raise ValueError(
+                f"cannot open {path} in the shell: expected an experiment folder or a saved "
+                f"dataset ({', '.join(PICKLE_SUFFIXES + HDF5_SUFFIXES)}), got {suffix or 'no suffix'!r}")
+        if suffix in PICKLE_SUFFIXES:
+            from .safety import pickle_allowed
+
+            if pickle_allowed():  # safe mode refuses in load_dataset with its own message
+                print(PICKLE_WARNING.format(path=path), file=sys.stderr, flush=True)
+        df = datakit.load_dataset(path, hdf_key=hdf_key)
+        namespace["df"] = df
+        lines.append(_frame_banner(df, path))
+    return namespace, "\n".join(lines)
+
+
+def _running_ipython():
+    """The IPython shell this code already runs in, or None."""
+    ipython_module = sys.modules.get("IPython")
+    if ipython_module is None:
+        return None
+    try:
+        return ipython_module.get_ipython()
+    except Exception:
+        return None
+
+
+def open_shell(target=None, *, hdf_key: str = "dataset") -> int:
+    """Open an interactive shell pre-loaded with datakit (and ``ds``/``df``); returns 0.
+
+    Inside a running IPython session (a notebook, a console) the names are pushed
+    into that session instead of starting a shell within the shell.
+    """
+    namespace, banner = build_namespace(target, hdf_key=hdf_key)
+    running = _running_ipython()
+    if running is not None:
+        running.push(namespace)
+        print(banner)
+        return 0
+    try:
+        import IPython
+        from traitlets.config import Config
+    except ImportError:
+        return _stdlib_shell(namespace, banner)
+    config = Config()
+    config.TerminalInteractiveShell.banner2 = banner + "\n"
+    config.TerminalIPythonApp.display_banner = True
+    if not _stdin_is_terminal():  # piped input: end at EOF without asking
+        config.TerminalInteractiveShell.confirm_exit = False
+    IPython.start_ipython(argv=[], user_ns=namespace, config=config)
+    return 0
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _stdlib_shell(namespace: dict, banner: str) -> int:
+    import code
+
+    header = (f"Python {sys.version.split()[0]} (IPython not installed: "
+              "pip install 'datakit[console]' for a better shell)\n" + banner)
+    try:
+        code.interact(banner=header, local=namespace, exitmsg="")
+    except SystemExit:  # exit()/quit() end the console, not the program
+        pass
+    return 0
