@@ -1,0 +1,515 @@
+"""What each ``datakit`` sub-command does (argparse namespace in, exit status out)."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from . import output as out
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+PREFIXES = {"session": "ses-", "task": "task-"}
+AXES = ("subject", "session", "task")
+SAVED_SUFFIXES = (".pkl", ".pickle", ".h5", ".hdf5")
+SHOWN = 5  # skipped files / conflicts listed by inspect without --all
+
+
+class UsageError(Exception):
+    """A bad argument: exit status 2, one line on stderr."""
+
+
+def show_progress(args) -> bool:
+    """--progress / --no-progress, else a bar only when stderr is a terminal."""
+    if getattr(args, "progress", None) is not None:
+        return bool(args.progress)
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# --------------------------------------------------------------------------------------
+# discovery and filters (inspect, validate, build)
+
+
+def _values(raw, axis: str) -> list[str] | None:
+    """Repeated/comma-separated option values, with the label prefix made canonical."""
+    if not raw:
+        return None
+    values = []
+    for item in raw:
+        for value in item.split(","):
+            value = value.strip()
+            if not value:
+                continue
+            if axis == "subject" and value.startswith("sub-"):
+                value = value[len("sub-"):]
+            elif axis in PREFIXES and not value.startswith(PREFIXES[axis]):
+                value = PREFIXES[axis] + value
+            values.append(value)
+    if not values:
+        raise UsageError(f"--{axis.replace('_', '-')} needs a value")
+    return values
+
+
+def _labels(ds, axis: str) -> list[str]:
+    return {"subject": ds.subjects, "session": ds.sessions, "task": ds.tasks}[axis]
+
+
+def apply_filters(ds, args):
+    """--subject/--session/--task/--source -> include(); --exclude-* -> exclude()."""
+    keep = {axis: _values(getattr(args, axis, None), axis) for axis in (*AXES, "source")}
+    drop = {axis: _values(getattr(args, f"exclude_{axis}", None), axis)
+            for axis in (*AXES, "source")}
+    for axis in AXES:
+        if axis == "task" and not ds.has_task_level and (keep[axis] or drop[axis]):
+            raise UsageError("--task/--exclude-task cannot be used with --no-task-level "
+                             "(rows are per session)")
+        for values, option in ((keep[axis], f"--{axis}"), (drop[axis], f"--exclude-{axis}")):
+            unknown = [v for v in values or () if v not in _labels(ds, axis)]
+            if unknown:
+                out.warn(f"{option} {', '.join(unknown)} matches no cell "
+                         f"(known {axis}s: {out.listing(_labels(ds, axis))})")
+    try:
+        if any(v is not None for v in keep.values()):
+            ds = ds.include(**keep)
+        if any(v is not None for v in drop.values()):
+            ds = ds.exclude(**drop)
+    except KeyError as exc:  # an unknown source tag
+        raise UsageError(f"{exc.args[0] if exc.args else exc} (see: datakit sources)") from None
+    except (ValueError, TypeError) as exc:
+        raise UsageError(str(exc)) from None
+    return ds
+
+
+def open_dataset(args):
+    """Discover ``args.roots`` and apply the selection options."""
+    from ..dataset import ConflictWarning, Dataset
+
+    for root in args.roots:
+        path = Path(root).expanduser()
+        if not path.exists():
+            raise UsageError(f"experiment folder not found: {root}")
+        if not path.is_dir():
+            raise UsageError(f"not a folder: {root} (give the experiment folder that holds data/)")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConflictWarning)  # reported by inspect / noted below
+        ds = Dataset.from_directory(
+            list(args.roots), prefer_processed=args.prefer_processed,
+            include_task_level=args.task_level, progress=show_progress(args))
+    if len(ds) == 0:
+        out.warn(f"no recordings found under {', '.join(map(str, args.roots))} (expected "
+                 "data/sub-<S>/ses-<N>/... inside)")
+        return ds
+    return apply_filters(ds, args)
+
+
+def _need_cells(ds, what: str) -> None:
+    if len(ds) == 0:
+        raise UsageError(f"nothing to {what}: no cell is selected")
+    if not ds.sources:
+        raise UsageError(f"nothing to {what}: no source is selected")
+
+
+def _note_conflicts(ds, args) -> None:
+    n = len(ds.conflicts)
+    if n:
+        out.note(f"note: {out.plural(n, 'file')} lost to another file for the same cell and "
+                 f"source; 'datakit inspect {' '.join(map(str, args.roots))}' lists them")
+
+
+def _cell_label(row, names) -> str:
+    return "/".join(str(row[n]) for n in names if n in row and row[n] is not None)
+
+
+def _counts_line(ds) -> str:
+    parts = [out.plural(len(ds.subjects), "subject"), out.plural(len(ds.sessions), "session")]
+    if ds.has_task_level:
+        parts.append(out.plural(len(ds.tasks), "task"))
+    return f"{out.plural(len(ds), 'cell')} ({', '.join(parts)}), {out.plural(len(ds.sources), 'source')}"
+
+
+def _write_report(args, text_for) -> Path | None:
+    """Write the machine-readable report for -o (format from --format or the suffix)."""
+    fmt = out.resolve_output_format(args.format, args.output)
+    return out.emit(text_for(fmt), args.output)
+
+
+# --------------------------------------------------------------------------------------
+# inspect
+
+
+def cmd_inspect(args) -> int:
+    from ..api import inspect_sources
+
+    ds = open_dataset(args)
+    coverage = inspect_sources(ds)
+    skipped, conflicts = ds.skipped, ds.conflicts
+
+    def render(fmt: str) -> str:
+        if fmt == "csv":
+            return out.to_csv(coverage)
+        if fmt == "json":
+            return out.to_json({
+                "roots": [str(r) for r in ds.roots], "cells": len(ds),
+                "subjects": ds.subjects, "sessions": ds.sessions, "tasks": ds.tasks,
+                "sources": out.records(coverage), "skipped": out.records(skipped, index=False),
+                "conflicts": out.records(conflicts, index=False)})
+        return _inspect_text(ds, coverage, skipped, conflicts, args)
+
+    if args.output is None and args.format in ("csv", "json"):
+        out.emit(render(args.format))
+        return EXIT_OK
+    out.emit(render("table"))
+    if args.output is not None:
+        out.note(f"wrote {_write_report(args, render)}")
+    return EXIT_OK
+
+
+def _inspect_text(ds, coverage, skipped, conflicts, args) -> str:
+    shown = coverage.copy()
+    shown["coverage"] = [f"{c:.0%}" for c in shown["coverage"]]
+    lines = [f"experiment: {', '.join(str(r) for r in ds.roots)}", _counts_line(ds)]
+    for axis in AXES:
+        if axis != "task" or ds.has_task_level:
+            lines.append(f"  {axis}s: {out.listing(_labels(ds, axis))}")
+    lines += ["", out.frame_text(shown, empty="(no source found)")]
+    limit = None if args.all else SHOWN
+    roots = " ".join(str(r) for r in args.roots)
+    sections = (
+        ("skipped", "file(s) discovery could not place", _skipped_lines(skipped)),
+        ("conflicts", "file(s) lost to another file for the same cell and source",
+         _conflict_lines(conflicts, list(ds.inventory.index.names))))
+    for (title, what, entries), count in zip(sections, (len(skipped), len(conflicts))):
+        lines.append("")
+        if not count:
+            lines.append(f"{title}: none")
+            continue
+        lines.append(f"{title}: {count} {what}")
+        for entry in entries[:limit]:
+            lines += entry
+        if limit is not None and count > limit:
+            lines.append(f"  ... {count - limit} more: datakit inspect {roots} --all "
+                         "(or --format json)")
+    return "\n".join(lines)
+
+
+def _skipped_lines(skipped) -> list[list[str]]:
+    return [[f"  {row['path']}", f"    {row['reason']}"]
+            for row in out.records(skipped, index=False)]
+
+
+def _conflict_lines(conflicts, index_names) -> list[list[str]]:
+    entries = []
+    for row in out.records(conflicts, index=False):
+        entries.append([f"  {row.get('Source')}  {_cell_label(row, index_names)}: {row.get('reason')}",
+                        f"    kept:    {row.get('kept')}", f"    dropped: {row.get('dropped')}"])
+    return entries
+
+
+# --------------------------------------------------------------------------------------
+# validate
+
+
+def _status_table(report, sources):
+    import pandas as pd
+
+    table = pd.crosstab(report["Source"].astype(str), report["status"].astype(str))
+    table = table.reindex(index=[s for s in sources if s in set(table.index)] +
+                          [s for s in table.index if s not in sources],
+                          columns=["ok", "missing", "error"], fill_value=0)
+    table.index.name = "source"
+    table.columns.name = None
+    table.loc["total"] = table.sum()
+    return table.astype(int)
+
+
+def _error_lines(report, index_names) -> list[str]:
+    lines = []
+    for row in out.records(report[report["status"] == "error"], index=False):
+        lines.append(f"  {row['Source']}  {_cell_label(row, index_names)}")
+        lines.append(f"    file: {row['path']}")
+        lines.append(f"    {row.get('error_type') or 'error'}: {out.shorten(row.get('message') or '')}")
+    return lines
+
+
+def cmd_validate(args) -> int:
+    ds = open_dataset(args)
+    _need_cells(ds, "validate")
+    started = time.perf_counter()
+    report = ds.validate(progress=show_progress(args), workers=args.workers)
+    elapsed = time.perf_counter() - started
+    n_errors = int((report["status"] == "error").sum())
+    index_names = [n for n in ds.inventory.index.names]
+
+    def render(fmt: str) -> str:
+        if fmt == "csv":
+            return out.to_csv(report, index=False)
+        if fmt == "json":
+            table = _status_table(report, ds.sources)
+            return out.to_json({
+                "roots": [str(r) for r in ds.roots], "cells": len(ds),
+                "counts": {k: int(table.loc["total", k]) for k in table.columns},
+                "sources": out.records(table.drop(index="total")),
+                "report": out.records(report, index=False)})
+        return _validate_text(ds, report, elapsed, n_errors, index_names)
+
+    if args.output is None and args.format in ("csv", "json"):
+        out.emit(render(args.format))
+    else:
+        out.emit(render("table"))
+        if args.output is not None:
+            out.note(f"wrote {_write_report(args, render)}")
+    _note_conflicts(ds, args)
+    return EXIT_FAILED if n_errors else EXIT_OK
+
+
+def _validate_text(ds, report, elapsed, n_errors, index_names) -> str:
+    table = _status_table(report, ds.sources)
+    n_ok, n_missing = int(table.loc["total", "ok"]), int(table.loc["total", "missing"])
+    lines = [f"validated {_counts_line(ds)} in {elapsed:.1f} s", "",
+             out.frame_text(table), ""]
+    if n_errors:
+        lines.append(f"{out.plural(n_errors, 'file')} failed to load:")
+        lines += _error_lines(report, index_names)
+        lines.append("")
+        lines.append(f"FAILED: {n_errors} of {n_ok + n_errors} files did not load "
+                     f"({n_missing} missing); -o report.csv writes the full report with tracebacks")
+    else:
+        lines.append(f"OK: all {n_ok} files loaded ({n_missing} missing, not an error)")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# build
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n_bytes < 1024 or unit == "GB":
+            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:.1f} TB"  # pragma: no cover
+
+
+def _check_hdf5(hdf_key: str) -> None:
+    """HDF5 needs PyTables and a usable key: say so before any loading starts."""
+    import importlib.util
+
+    if importlib.util.find_spec("tables") is None:
+        raise UsageError("saving HDF5 needs PyTables: pip install 'datakit[hdf5]' "
+                         "(or save a .pkl instead)")
+    from .. import hdf5
+
+    check_key = getattr(hdf5, "check_key", None)
+    if check_key is not None:
+        try:
+            check_key(hdf_key)
+        except (ValueError, TypeError) as exc:
+            raise UsageError(str(exc)) from None
+
+
+def cmd_build(args) -> int:
+    from ..io import resolve_format, save_frame
+
+    target = Path(args.output).expanduser()
+    if target.is_dir():
+        raise UsageError(f"-o {args.output} is a folder; give a file name such as "
+                         f"{Path(args.output) / 'dataset.h5'}")
+    try:  # refuse a bad format before any discovery or loading
+        fmt = resolve_format(target, args.format)
+    except ValueError as exc:
+        if args.format is not None:
+            raise UsageError(str(exc)) from None
+        raise UsageError(
+            f"unsupported output file type {target.suffix!r} ({args.output}): use .pkl or "
+            ".pickle (pickle) or .h5 or .hdf5 (HDF5), or --format pickle|hdf5") from None
+    if fmt == "hdf5":
+        _check_hdf5(args.hdf_key)
+    ds = open_dataset(args)
+    _need_cells(ds, "build")
+    started = time.perf_counter()
+    errors = None
+    if args.strict:
+        df = ds.materialize(strict=True, progress=show_progress(args), workers=args.workers)
+    else:
+        df, errors = ds.materialize(strict=False, return_errors=True,
+                                    progress=show_progress(args), workers=args.workers)
+    written = save_frame(df, target, format=fmt, hdf_key=args.hdf_key)
+    elapsed = time.perf_counter() - started
+    rows, cols = df.shape
+    print(f"wrote {written} ({fmt}, {_size(written.stat().st_size)}) in {elapsed:.1f} s")
+    print(f"  {out.plural(rows, 'row')} x {out.plural(cols, 'column')}: {_counts_line(ds)}")
+    _note_conflicts(ds, args)
+    if errors is not None:
+        failed = errors[errors["status"] == "error"]
+        if len(failed):
+            lines = [f"{out.plural(len(failed), 'file')} failed to load; "
+                     "their cells are empty (NaN) in the saved frame:"]
+            lines += _error_lines(failed, list(ds.inventory.index.names))
+            print("\n".join(lines))
+            return EXIT_FAILED
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------
+# profile, shell
+
+
+def _saved_file(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {text}")
+    if path.is_dir():
+        raise UsageError(f"{text} is a folder; give a saved dataset ({', '.join(SAVED_SUFFIXES)})")
+    if path.suffix.lower() not in SAVED_SUFFIXES:
+        raise UsageError(f"unsupported file type {path.suffix or '(no suffix)'!r} for {text}: "
+                         f"expected {', '.join(SAVED_SUFFIXES)}")
+    return path
+
+
+def _pickle_warning(path: Path) -> None:
+    from ..safety import pickle_allowed
+    from ..shell import PICKLE_SUFFIXES, PICKLE_WARNING
+
+    if path.suffix.lower() in PICKLE_SUFFIXES and pickle_allowed():
+        print(PICKLE_WARNING.format(path=path), file=sys.stderr, flush=True)
+
+
+def cmd_profile(args) -> int:
+    from ..profile import profile_materialized
+
+    path = _saved_file(args.file)
+    _pickle_warning(path)
+    report = profile_materialized(path, top_n_cells=args.top_cells, hdf_key=args.hdf_key)
+    text = report.verbose(top_n_cells=args.top_cells) if args.verbose else report.summary()
+    out.emit(text)
+    if args.json:
+        written = report.to_json(args.json)
+        out.note(f"wrote JSON report to {written}")
+    return EXIT_OK
+
+
+def cmd_shell(args) -> int:
+    from ..shell import open_shell
+
+    if args.target is not None and not Path(args.target).expanduser().exists():
+        raise FileNotFoundError(f"no such folder or file: {args.target}")
+    try:
+        return int(open_shell(args.target, hdf_key=args.hdf_key) or 0)
+    except ValueError as exc:
+        if args.target is not None and Path(args.target).is_file():
+            raise UsageError(str(exc)) from None
+        raise
+
+
+# --------------------------------------------------------------------------------------
+# demo, sources
+
+
+def cmd_demo(args) -> int:
+    from .. import demo
+
+    root = Path(args.path).expanduser()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{args.path} exists and is not a folder")
+    if root.is_dir() and any(root.iterdir()):
+        raise UsageError(f"{args.path} is not empty; give a new or empty folder")
+    started = time.perf_counter()
+    result = demo.generate(root, subjects=args.subjects, sessions=args.sessions,
+                           duration=args.duration, seed=args.seed, progress=show_progress(args))
+    elapsed = time.perf_counter() - started
+    files = [p for p in root.rglob("*") if p.is_file()]
+    total = sum(p.stat().st_size for p in files)
+    print(f"wrote a demo experiment to {root.resolve()} in {elapsed:.1f} s")
+    print(f"  {out.plural(args.subjects, 'subject')} x {out.plural(args.sessions, 'session')}, "
+          f"{args.duration:g} s recordings (seed {args.seed}): "
+          f"{out.plural(len(files), 'file')}, {_size(total)}")
+    for line in _demo_details(result, root):
+        print(f"  {line}")
+    print(f"try: datakit inspect {args.path}   then: datakit validate {args.path}")
+    return EXIT_OK
+
+
+def _demo_details(result, root: Path) -> list[str]:
+    """Extra lines about what generate() reports (e.g. the deliberately broken file)."""
+    broken = None
+    if isinstance(result, dict):
+        broken = result.get("broken") or result.get("broken_files")
+    else:
+        broken = getattr(result, "broken", None) or getattr(result, "broken_files", None)
+    if not broken:
+        return []
+    if isinstance(broken, (str, os.PathLike)):
+        broken = [broken]
+    lines = ["deliberately broken (validate reports it):"]
+    for item in broken:
+        try:
+            shown = Path(item).relative_to(root.resolve()) if Path(item).is_absolute() else item
+        except ValueError:
+            shown = item
+        lines.append(f"  {shown}")
+    return lines
+
+
+def cmd_sources(args) -> int:
+    import pandas as pd
+
+    from ..sources.registry import registered_sources
+
+    rows = []
+    for tag, cls in registered_sources().items():
+        rows.append({"tag": tag, "kind": cls.kind, "requires": list(cls.requires),
+                     "patterns": list(cls.patterns),
+                     "description": " ".join(str(cls.description or "").split()),
+                     "class": f"{cls.__module__}:{cls.__qualname__}"})
+
+    def render(fmt: str) -> str:
+        if fmt == "json":
+            return out.to_json(rows)
+        if fmt == "csv":
+            frame = pd.DataFrame(rows, columns=["tag", "kind", "requires", "patterns",
+                                                "description", "class"])
+            for column in ("requires", "patterns"):
+                frame[column] = [";".join(v) for v in frame[column]]
+            return out.to_csv(frame, index=False)
+        return _sources_text(rows)
+
+    if args.output is None and args.format in ("csv", "json"):
+        out.emit(render(args.format))
+        return EXIT_OK
+    out.emit(render("table"))
+    if args.output is not None:
+        out.note(f"wrote {_write_report(args, render)}")
+    return EXIT_OK
+
+
+def _sources_text(rows) -> str:
+    if not rows:
+        return "no source is registered"
+    width = max(len(r["tag"]) for r in rows) + 2
+    kind_width = max(len(r["kind"]) for r in rows) + 2
+    pad = " " * width
+    lines = [f"{len(rows)} registered sources (tag, kind, description; requires; files):", ""]
+    for r in rows:
+        lines.append(f"{r['tag']:<{width}}{r['kind']:<{kind_width}}{r['description']}")
+        if r["requires"]:
+            lines.append(f"{pad}requires: {', '.join(r['requires'])}")
+        lines.append(f"{pad}files:    {', '.join(r['patterns'])}")
+    return "\n".join(lines)
+
+
+COMMANDS = {
+    "inspect": cmd_inspect,
+    "validate": cmd_validate,
+    "build": cmd_build,
+    "profile": cmd_profile,
+    "shell": cmd_shell,
+    "demo": cmd_demo,
+    "sources": cmd_sources,
+}
