@@ -1,0 +1,369 @@
+"""``psychopy``: PsychoPy trial-loop CSVs (gratings, movies, other designs), one interval per trial.
+
+Reading
+    One row per trial: the rows where the trial-loop counter (``trials.thisN``, else the
+    ``<loop>.thisN`` column filled on most rows) is set.  Rows outside the loop (the
+    "press a key to start" routine, end-of-block rows of an outer loop) are not trials.
+    Columns that are empty on every trial row (PsychoPy's trailing comma, routines that
+    ran outside the loop) are dropped; every other column is kept, one entry per trial.
+
+Design
+    From the cell's task and the file name (``gratings``/``movies``), else from the
+    columns.  The stimulus component gives each trial's interval:
+
+    * gratings: ``stim_grating.started`` -> ``stim_grating.stopped``;
+    * movies: the movie component (``stim_movie``/``movie``...) ``.started`` -> ``.stopped``;
+    * any other design with a loop counter and ``*.started`` columns: the trial's span,
+      earliest ``.started`` -> latest ``.stopped`` of its row.
+
+    When a stop is missing (in real files ``display_gratings.stopped`` is only filled
+    once per block, and component stops can be blank) the trial is kept and its stop is
+    the next onset of the gray screen or the next ``.stopped`` event after its onset,
+    whichever comes first (``next_gray_onset``/``next_stop_event``), else the next event
+    of any kind (``next_event``), else NaN (``missing``); feature ``stop_source`` says
+    which, per trial.  A trial without a stimulus onset starts at its row's earliest
+    ``.started`` (``start_source``); a trial with no time at all is dropped (counted).
+
+Clock
+    PsychoPy times are seconds since ``expStart`` (``2025-07-06 16h12.03.123456 -0700``;
+    the UTC offset is dropped, the lab's wall clocks are naive local time).  The first
+    nidaq pulse of the dataqueue (``settings.devices.nidaq``) has a wall time
+    (``device_ts``, else ``packet_ts``) and a master-clock time; it anchors PsychoPy's
+    wall clock to the master clock::
+
+        t_master = t_psychopy + (expStart - pulse_wall) + pulse_master
+
+    Without a dataqueue: ``expStart`` wall clock onto
+    :func:`datakit.timeline.session_wall_map` (``timestamps.csv``), else zero at
+    ``expStart`` (``time_basis="psychopy_expstart"``).  A dataqueue without nidaq
+    pulses, or a missing/unreadable ``expStart`` when an anchor exists, is a ValueError.
+
+Features: every kept column (``.started``/``.stopped``/``thisRow.t`` converted to the
+stream's clock; ``.rt`` and durations untouched), plus ``start_s``, ``stop_s``,
+``duration_s``, ``start_source``, ``stop_source`` and ``time_elapsed_s`` (= start).
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from .. import timeline
+from .base import INTERVALS, DataSource
+from .readers import read_csv
+from .registry import register_builtin
+
+PSYCHOPY_EXPSTART = "psychopy_expstart"
+GRATINGS, MOVIES, GENERIC = "gratings", "movies", "generic"
+
+_EXP_START = re.compile(
+    r"^\s*(?P<date>\d{4}-\d{2}-\d{2})[ _T](?P<h>\d{1,2})h(?P<m>\d{2})[.:](?P<s>\d{2})"
+    r"(?:[.,](?P<frac>\d{1,9}))?\s*(?:Z|[+-]\d{2}:?\d{2})?\s*$")
+_TIME_SUFFIXES = (".started", ".stopped")
+_EXTRA_TIME_COLUMNS = ("thisRow.t",)
+_GAP_WORDS = ("gray", "grey", "blank")
+
+
+def parse_exp_start(text) -> pd.Timestamp | None:
+    """PsychoPy's ``expStart`` (or an ISO time) as a naive local Timestamp; None if unreadable."""
+    if text is None or (isinstance(text, float) and np.isnan(text)):
+        return None
+    text = str(text).strip()
+    match = _EXP_START.match(text)
+    if match:
+        frac = (match.group("frac") or "0")[:6].ljust(6, "0")
+        text = (f"{match.group('date')} {int(match.group('h')):02d}:{match.group('m')}:"
+                f"{match.group('s')}.{frac}")
+        stamp = pd.to_datetime(text, format=timeline.WALL_FORMAT, errors="coerce")
+    else:
+        stamp = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    if stamp is None or pd.isna(stamp):
+        return None
+    stamp = pd.Timestamp(stamp)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_localize(None)  # keep the local wall time, drop the offset
+    return stamp
+
+
+def loop_counter(frame: pd.DataFrame) -> str | None:
+    """The trial-loop counter: ``trials.thisN``, else the ``<loop>.thisN`` filled on most rows.
+
+    With nested loops the inner (trial) loop's counter is set on more rows than the
+    outer (block) loop's, which also marks the end-of-block rows.
+    """
+    counters = [c for c in frame.columns if str(c).endswith(".thisN")]
+    if "trials.thisN" in counters:
+        return "trials.thisN"
+    if not counters:
+        return None
+    filled = [int(frame[c].notna().sum()) for c in counters]
+    return counters[int(np.argmax(filled))]
+
+
+def _components(columns) -> list[str]:
+    return [c[: -len(".started")] for c in columns if c.endswith(".started")]
+
+
+def _stimulus_component(design: str, components: list[str]) -> str | None:
+    word = {GRATINGS: "grating", MOVIES: "movie"}.get(design)
+    if word is None:
+        return None
+    exact = {GRATINGS: ("stim_grating", "grating"), MOVIES: ("stim_movie", "movie")}[design]
+    for name in exact:
+        if name in components:
+            return name
+    lowered = [(c, c.lower()) for c in components]
+    for c, low in lowered:  # a component, not the routine that holds it
+        if word in low and not low.startswith(("display", "routine", "trial")):
+            return c
+    return None
+
+
+def _gap_component(components: list[str]) -> str | None:
+    if "stim_grayScreen" in components:
+        return "stim_grayScreen"
+    for c in components:
+        if any(w in c.lower() for w in _GAP_WORDS):
+            return c
+    return None
+
+
+def _design_from_text(text: str) -> str | None:
+    text = text.lower()
+    if "grating" in text:
+        return GRATINGS
+    if "movie" in text:
+        return MOVIES
+    return None
+
+
+def _numeric(frame: pd.DataFrame, columns) -> np.ndarray:
+    if not columns:
+        return np.empty((len(frame), 0))
+    return np.column_stack([
+        pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64) for c in columns])
+
+
+def _next_after(values: np.ndarray, rows: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """For each trial: the earliest value > ``after`` in its own row or any later row.
+
+    ``values`` is (file rows x columns), ``rows`` the trials' file rows.  Later rows are
+    summarised by a suffix minimum (PsychoPy writes rows in time order).
+    """
+    filled = np.where(np.isnan(values), np.inf, values)
+    own = np.where(filled[rows] > after[:, None], filled[rows], np.inf).min(axis=1, initial=np.inf)
+    row_min = filled.min(axis=1, initial=np.inf)
+    suffix = np.minimum.accumulate(row_min[::-1])[::-1]
+    later = np.append(suffix[1:], np.inf)[rows]
+    later = np.where(later > after, later, np.inf)
+    out = np.minimum(own, later)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+@register_builtin
+class PsychopySource(DataSource):
+    tag = "psychopy"
+    patterns = ("*_psychopy.csv",)
+    requires = ("dataqueue", "timestamps")
+    kind = INTERVALS
+    description = "PsychoPy trials (stimulus onset to offset, one interval per trial) on the master clock"
+
+    def load(self, path, *, context=None):
+        context = self.context_or_default(path, context)
+        frame = read_csv(path, low_memory=False)
+        frame.columns = [str(c).strip() for c in frame.columns]
+        columns = list(frame.columns)
+        counter = loop_counter(frame)
+        components = _components(columns)
+        if counter is None or not components:
+            raise ValueError(
+                f"{path}: not a PsychoPy trial-loop CSV: needs a loop counter column (like "
+                f"'trials.thisN') and '<component>.started' columns; found "
+                f"{columns[:10]}")
+        meta: dict = {"source_file": str(path), "counter_column": counter, "n_rows": int(len(frame))}
+
+        design, stim, gap, reason = self._design(path, context, components)
+        meta.update({"design": design, "design_from": reason, "stimulus_component": stim,
+                     "gap_component": gap})
+
+        trial_rows = np.flatnonzero(frame[counter].notna().to_numpy())
+        if trial_rows.size == 0:
+            raise ValueError(f"{path}: no trial rows (column {counter!r} is empty on every row)")
+        time_columns = [c for c in columns
+                        if c.endswith(_TIME_SUFFIXES) or c in _EXTRA_TIME_COLUMNS]
+        times = _numeric(frame, time_columns)
+        col = {c: i for i, c in enumerate(time_columns)}
+        started = times[:, [col[c] for c in time_columns if c.endswith(".started")]]
+        stopped = times[:, [col[c] for c in time_columns if c.endswith(".stopped")]]
+
+        # onsets -------------------------------------------------------------------
+        with np.errstate(all="ignore"):
+            row_first_start = np.where(np.isnan(started), np.inf, started).min(axis=1)
+        row_first_start[~np.isfinite(row_first_start)] = np.nan
+        if stim is not None:
+            start = times[trial_rows, col[f"{stim}.started"]]
+        else:
+            start = row_first_start[trial_rows]
+        start_source = np.where(np.isfinite(start), "onset", "row_first_started").astype(object)
+        start = np.where(np.isfinite(start), start, row_first_start[trial_rows])
+
+        # offsets ------------------------------------------------------------------
+        stop = np.full(trial_rows.size, np.nan)
+        if stim is not None and f"{stim}.stopped" in col:
+            stop = times[trial_rows, col[f"{stim}.stopped"]]
+        elif stim is None and stopped.shape[1]:
+            with np.errstate(all="ignore"):
+                last = np.where(np.isnan(stopped), -np.inf, stopped).max(axis=1)[trial_rows]
+            stop = np.where(np.isfinite(last), last, np.nan)
+        stop = np.where(stop > start, stop, np.nan)
+        stop_source = np.where(np.isfinite(stop), "stopped", "missing").astype(object)
+        need = ~np.isfinite(stop) & np.isfinite(start)
+        if need.any():
+            rows_n, start_n = trial_rows[need], start[need]
+            next_stop = _next_after(stopped, rows_n, start_n)
+            if gap is not None:
+                next_gap = _next_after(times[:, [col[f"{gap}.started"]]], rows_n, start_n)
+            else:
+                next_gap = np.full(rows_n.size, np.nan)
+            use_gap = np.isfinite(next_gap) & ~(next_stop < next_gap)
+            cand = np.where(use_gap, next_gap, next_stop)
+            label = np.where(use_gap, "next_gray_onset", "next_stop_event").astype(object)
+            anything = _next_after(times, rows_n, start_n)
+            label = np.where(np.isfinite(cand), label,
+                             np.where(np.isfinite(anything), "next_event", "missing"))
+            cand = np.where(np.isfinite(cand), cand, anything)
+            stop[need], stop_source[need] = cand, label
+
+        # the table ----------------------------------------------------------------
+        trials = frame.iloc[trial_rows].reset_index(drop=True)
+        empty = [c for c in trials.columns if trials[c].isna().all()]
+        trials = trials.drop(columns=empty)
+        if empty:
+            meta["n_empty_columns_dropped"] = len(empty)
+        offset, basis, clock_meta = self._clock(path, context, frame)
+        meta.update(clock_meta)
+        for c in time_columns:
+            if c in trials.columns:
+                trials[c] = times[trial_rows, col[c]] + offset
+        trials["start_s"] = start + offset
+        trials["stop_s"] = stop + offset
+        trials["duration_s"] = stop - start
+        trials["start_source"] = start_source
+        trials["stop_source"] = stop_source
+
+        timed = np.isfinite(trials["start_s"].to_numpy())
+        if not timed.all():
+            meta["n_untimed_trials_dropped"] = int((~timed).sum())
+            trials = trials[timed]
+        if trials.empty:
+            raise ValueError(f"{path}: none of the {trial_rows.size} trials has a start time")
+        trials = trials.sort_values("start_s", kind="stable").reset_index(drop=True)
+        sources = trials["stop_source"].value_counts()
+        meta.update({
+            "time_basis": basis,
+            "n_trials": int(len(trials)),
+            "stop_sources": {str(k): int(v) for k, v in sources.items()},
+            "n_trials_without_stop": int(trials["stop_s"].isna().sum()),
+        })
+        for key in ("expName", "psychopyVersion", "participant", "frameRate"):
+            if key in frame.columns and frame[key].notna().any():
+                value = frame[key].dropna().iloc[0]
+                meta[key] = value.item() if isinstance(value, np.generic) else value
+        return self.stream(trials["start_s"].to_numpy(), trials, meta)
+
+    # ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _design(path, context, components):
+        """(design, stimulus component, gap component, what decided it).
+
+        The task (else the file name) names the design; when that design's stimulus
+        column is missing, or nothing is named, the columns decide (else generic).
+        """
+        text_design, reason = None, "columns"
+        if context.task:
+            text_design, reason = _design_from_text(str(context.task)), "task"
+        if text_design is None:
+            text_design, reason = _design_from_text(path.name), "file_name"
+        gap = _gap_component(components)
+        if text_design is not None:
+            stim = _stimulus_component(text_design, components)
+            if stim is not None:
+                return text_design, stim, gap, reason
+            reason = f"columns ({reason} says {text_design} but it has no {text_design} stimulus column)"
+        else:
+            reason = "columns"
+        for design in (GRATINGS, MOVIES):
+            stim = _stimulus_component(design, components)
+            if stim is not None:
+                return design, stim, gap, reason
+        return GENERIC, None, gap, reason
+
+    @staticmethod
+    def _exp_start(path, frame) -> pd.Timestamp:
+        if "expStart" not in frame.columns or not frame["expStart"].notna().any():
+            raise ValueError(
+                f"{path}: no expStart value: PsychoPy times cannot be put on the session clock "
+                "(expStart is written by PsychoPy 2023.1 and later)")
+        raw = frame["expStart"].dropna().iloc[0]
+        stamp = parse_exp_start(raw)
+        if stamp is None:
+            raise ValueError(
+                f"{path}: unreadable expStart {raw!r} (expected like "
+                "'2025-07-06 16h12.03.123456 -0700')")
+        return stamp
+
+    def _clock(self, path, context, frame) -> tuple[float, str, dict]:
+        """(offset added to PsychoPy seconds, time_basis, meta)."""
+        dq = context.dataqueue_frame
+        if dq is not None:
+            stamp = self._exp_start(path, frame)
+            exp_epoch = float(timeline.wall_seconds([stamp])[0])
+            mask = timeline.role_mask(dq, "nidaq", context.settings)
+            if not mask.any():
+                raise ValueError(
+                    f"{path}: the session's dataqueue has no nidaq pulses (device ids "
+                    f"containing {list(context.settings.devices.nidaq)}), so PsychoPy cannot "
+                    "be aligned to the master clock")
+            first = int(np.argmax(mask))
+            wall, column = None, None
+            for name in ("device_ts", "packet_ts"):
+                if name in dq.columns and dq[name].dtype.kind == "M" and pd.notna(dq[name].iloc[first]):
+                    wall, column = dq[name].iloc[first], name
+                    break
+            if wall is None:
+                raise ValueError(
+                    f"{path}: the first nidaq pulse of the dataqueue has no readable wall time "
+                    "(device_ts/packet_ts), so PsychoPy cannot be aligned to the master clock")
+            wall_epoch = float(timeline.wall_seconds([wall])[0])
+            pulse_t = float(dq["time_elapsed_s"].iloc[first])
+            offset = exp_epoch - wall_epoch + pulse_t
+            return offset, timeline.dataqueue_basis(context), {
+                "alignment": "first_nidaq_pulse_wall_clock",
+                "exp_start": stamp.isoformat(),
+                "anchor_device_id": str(dq["device_id"].iloc[first]),
+                "anchor_wall_column": column,
+                "anchor_wall_time": pd.Timestamp(wall).isoformat(),
+                "anchor_master_s": pulse_t,
+                "psychopy_to_master_offset_s": offset,
+                "n_nidaq_pulses": int(mask.sum()),
+            }
+        meta: dict = {}
+        if context.path_for("dataqueue") is not None:
+            meta["note_dataqueue"] = "the session's dataqueue failed to load; fallback clock used"
+        mapping = timeline.session_wall_map(context)
+        if mapping is not None:
+            stamp = self._exp_start(path, frame)
+            exp_epoch = float(timeline.wall_seconds([stamp])[0])
+            offset = float(mapping(exp_epoch))
+            meta.update({"alignment": "expStart_wall_clock", "exp_start": stamp.isoformat(),
+                         "psychopy_to_master_offset_s": offset})
+            return offset, mapping.basis, meta
+        stamp = None
+        if "expStart" in frame.columns and frame["expStart"].notna().any():
+            stamp = parse_exp_start(frame["expStart"].dropna().iloc[0])
+        meta.update({"alignment": "psychopy_clock",
+                     "exp_start": stamp.isoformat() if stamp is not None else None})
+        return 0.0, PSYCHOPY_EXPSTART, meta

@@ -1,0 +1,159 @@
+"""``wheel``: running wheel encoder CSV (``Clicks,Time,Speed`` [+ ``Started``, ``Stopped``]).
+
+``Clicks`` is the click count since the previous sample, ``Time`` the wheel's own clock
+in seconds and ``Speed`` the speed in mm/s; ``Started``/``Stopped`` (usually filled on
+the first row only) are the naive local wall-clock times the device started/stopped.
+
+Timing, best first:
+
+1. the dataqueue's encoder-role rows (``settings.devices.encoder``), one per wheel
+   sample, on the master clock: used as they are when the counts match
+   (``alignment="dataqueue_direct"``), else sample *i* is mapped linearly onto the
+   encoder rows and their times interpolated (``"dataqueue_resampled"``);
+2. no dataqueue (or fewer than 2 encoder rows): the wheel's own clock put on the wall
+   clock with its first sample at ``Started`` (``Time`` is the encoder firmware's clock,
+   whose zero is not the device start: the first sample follows ``Started`` within tens
+   of ms), then onto the session clock with :func:`datakit.timeline.session_wall_map`
+   (the dataqueue's wall-clock fit, else ``timestamps.csv``); ``time_basis`` is that
+   map's basis and ``alignment="wall_clock_started"``;
+3. otherwise the wheel's own clock with zero at its first sample,
+   ``time_basis="wheel_clock"``.
+
+Features: ``click_delta`` (int64), ``click_position`` (cumulative clicks),
+``speed_mm`` (mm/s), ``distance_mm`` (trapezoid integral of speed over the wheel's own
+clock, starting at 0), ``time_reference_s`` (the raw ``Time``), ``time_elapsed_s``.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .. import timeline
+from .base import TIMESERIES, DataSource
+from .readers import read_csv, require_columns
+from .registry import register_builtin
+
+WHEEL_CLOCK = "wheel_clock"
+REQUIRED = ("Clicks", "Time", "Speed")
+
+
+def _first_wall(frame: pd.DataFrame, column: str) -> pd.Timestamp | None:
+    if column not in frame.columns:
+        return None
+    values = frame[column].dropna()
+    if values.empty:
+        return None
+    parsed = timeline.parse_wall(values.astype(str).str.strip())
+    parsed = parsed.dropna()
+    return None if parsed.empty else pd.Timestamp(parsed.iloc[0])
+
+
+def _encoder_anchor_times(context) -> tuple[np.ndarray | None, dict]:
+    """Master-clock times of the dataqueue's wheel encoder rows (None without a dataqueue)."""
+    frame = context.dataqueue_frame
+    if frame is None:
+        return None, {}
+    rows = timeline.role_mask(frame, "encoder", context.settings)
+    info: dict = {}
+    if rows.any() and "payload" in frame.columns:
+        # a treadmill on the same role writes EncoderData(...) packets: not wheel samples
+        payload = frame["payload"][rows].astype("string")
+        packets = payload.str.contains("EncoderData(", regex=False, na=False).to_numpy()
+        if packets.any() and not packets.all():
+            keep = np.flatnonzero(rows)[~packets]
+            rows = np.zeros(len(frame), dtype=bool)
+            rows[keep] = True
+            info["n_treadmill_packets_ignored"] = int(packets.sum())
+    times = frame["time_elapsed_s"].to_numpy(dtype=np.float64)[rows]
+    if rows.any():
+        info["encoder_device_id"] = str(frame["device_id"][rows].iloc[0])
+    return times, info
+
+
+@register_builtin
+class WheelSource(DataSource):
+    tag = "wheel"
+    patterns = ("*_wheel.csv",)
+    requires = ("dataqueue", "timestamps")
+    kind = TIMESERIES
+    description = "Running wheel encoder (clicks, speed, distance) on the master clock"
+
+    def load(self, path, *, context=None):
+        context = self.context_or_default(path, context)
+        raw = read_csv(path)
+        raw.columns = [str(c).strip() for c in raw.columns]
+        require_columns(raw, REQUIRED, path, "wheel CSV (Clicks,Time,Speed)")
+        time = pd.to_numeric(raw["Time"], errors="coerce").to_numpy(dtype=np.float64)
+        clicks = pd.to_numeric(raw["Clicks"], errors="coerce").to_numpy(dtype=np.float64)
+        speed = pd.to_numeric(raw["Speed"], errors="coerce").to_numpy(dtype=np.float64)
+        meta: dict = {"source_file": str(path), "source_method": "wheel_csv"}
+
+        finite = np.isfinite(time)
+        if not finite.any():
+            raise ValueError(f"{path}: no row has a numeric Time (wheel clock, seconds)")
+        if not finite.all():
+            meta["n_dropped_nan_time"] = int((~finite).sum())
+        time, clicks, speed = time[finite], clicks[finite], speed[finite]
+        order = np.argsort(time, kind="stable")
+        if np.any(np.diff(time) < 0):
+            meta["resorted"] = True
+        time, clicks, speed = time[order], clicks[order], speed[order]
+        bad_clicks = ~np.isfinite(clicks)
+        if bad_clicks.any():
+            meta["n_missing_clicks_as_zero"] = int(bad_clicks.sum())
+            clicks = np.where(bad_clicks, 0.0, clicks)
+        bad_speed = ~np.isfinite(speed)
+        if bad_speed.any():
+            meta["n_missing_speed"] = int(bad_speed.sum())
+
+        click_delta = np.round(clicks).astype(np.int64)
+        own = time - time[0]
+        distance = np.zeros(time.size)
+        if time.size > 1:
+            s = np.where(bad_speed, 0.0, speed)
+            distance[1:] = np.cumsum(0.5 * (s[:-1] + s[1:]) * np.diff(own))
+        value = pd.DataFrame({
+            "click_delta": click_delta,
+            "click_position": np.cumsum(click_delta),
+            "speed_mm": speed,
+            "distance_mm": distance,
+            "time_reference_s": time,
+        })
+
+        started = _first_wall(raw, "Started")
+        stopped = _first_wall(raw, "Stopped")
+        meta["start_time"] = started.isoformat() if started is not None else None
+        meta["stop_time"] = stopped.isoformat() if stopped is not None else None
+
+        t, info = self._times(context, own, started)
+        meta.update(info)
+        t, value, order_info = timeline.take_monotonic(t, value)
+        meta.update(order_info)
+        meta.update({
+            "n_samples": int(len(value)),
+            "duration_s": float(own[-1]),
+            "total_distance_mm": float(value["distance_mm"].iloc[-1]) if len(value) else 0.0,
+            "total_click_delta": int(click_delta.sum()),
+        })
+        return self.stream(t, value, meta)
+
+    @staticmethod
+    def _times(context, own: np.ndarray, started) -> tuple[np.ndarray, dict]:
+        n = own.size
+        anchors, info = _encoder_anchor_times(context)
+        if anchors is not None:
+            info["n_encoder_rows"] = int(anchors.size)
+            if anchors.size >= 2:
+                t, method = timeline.align_by_count(anchors, n)
+                info.update({"time_basis": timeline.dataqueue_basis(context),
+                             "alignment": f"dataqueue_{method}"})
+                return t, info
+            info["note"] = (f"dataqueue has {anchors.size} encoder row(s) (device ids containing "
+                            f"{list(context.settings.devices.encoder)}); wheel clock used instead")
+        mapping = timeline.session_wall_map(context)
+        if mapping is not None and started is not None:
+            start_epoch = float(timeline.wall_seconds([started])[0])
+            info.update({"time_basis": mapping.basis, "alignment": "wall_clock_started"})
+            return mapping(start_epoch + own), info
+        info.update({"time_basis": WHEEL_CLOCK, "alignment": "wheel_clock_first_sample"})
+        return own.copy(), info
