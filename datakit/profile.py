@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import heapq
 import json
+import operator
 import os
 import sys
 from collections import Counter, defaultdict
@@ -30,6 +31,7 @@ import pandas as pd
 
 MAX_DEPTH = 32
 _PTR = np.dtype(np.intp).itemsize
+_ARRAY_BASE = sys.getsizeof(np.empty(())) - np.empty(()).nbytes  # + 2 pointers per dimension
 _LIST_BASE = sys.getsizeof([])
 _ASCII_BASE = sys.getsizeof("")
 _STR_BASE = {1: sys.getsizeof("\xe9") - 1, 2: sys.getsizeof("\u0100") - 2,
@@ -229,29 +231,60 @@ def _column(series: pd.Series, j: int, source: str, feature: str, heap: list,
                             n - n_non_null, deep, 0, deep, deep, float(avg),
                             int(itemsize or round(avg)),
                             {str(series.dtype): n_non_null} if n_non_null else {})
-    types: Counter = Counter()
+    cells = series.to_numpy()[~null]
+    rows = np.flatnonzero(~null)
     frames: dict = defaultdict(int)
     keys: dict = defaultdict(int)
-    sizes = []
-    values = series.to_numpy()
-    for row in np.flatnonzero(~null).tolist():
-        value = values[row]
-        kind = _type_label(value)
-        size = _cell_bytes(value, frames, keys)
-        types[kind] += 1
-        sizes.append(size)
-        if top_n:
-            item = (size, -(j * n + row), row, j, kind)
+    fast = _homogeneous_sizes(cells)
+    if fast is not None:
+        sizes, types = fast
+    else:
+        items = cells.tolist()
+        types = Counter(map(_type_label, items))
+        sizes = np.fromiter((_cell_bytes(v, frames, keys) for v in items), np.int64, len(items))
+    if top_n and sizes.size:
+        k = min(top_n, sizes.size)
+        for pos in np.argsort(-sizes, kind="stable")[:k].tolist():  # ties: first rows
+            row, size = int(rows[pos]), int(sizes[pos])
+            item = (size, -(j * n + row), row, j, _type_label(cells[pos]))
             if len(heap) < top_n:
                 heapq.heappush(heap, item)
             elif item > heap[0]:
                 heapq.heapreplace(heap, item)
-    payload = int(sum(sizes))
-    pointers = 8 * n
+    payload = int(sizes.sum())
+    pointers = _PTR * n
     return ColumnMemory(
         column, source, feature, "object", n, n_non_null, n - n_non_null, deep, pointers,
         payload, pointers + payload, payload / n_non_null if n_non_null else 0.0,
-        max(sizes, default=0), dict(types.most_common()), _sorted(frames), _sorted(keys))
+        int(sizes.max()) if sizes.size else 0, dict(types.most_common()),
+        _sorted(frames), _sorted(keys))
+
+
+def _homogeneous_sizes(cells: np.ndarray) -> tuple[np.ndarray, Counter] | None:
+    """Sizes of a column whose cells are all numeric arrays, all str or all plain
+    scalars, without a Python call per cell; None for other columns."""
+    items = cells.tolist()
+    kinds = set(map(type, items))
+    if len(kinds) != 1:
+        return None
+    kind = kinds.pop()
+    count = len(items)
+    if kind is np.ndarray:
+        dtypes = list(map(operator.attrgetter("dtype"), items))
+        if any(d.hasobject for d in set(dtypes)):
+            return None
+        ndims = np.fromiter(map(operator.attrgetter("ndim"), items), np.int64, count)
+        nbytes = np.fromiter(map(operator.attrgetter("nbytes"), items), np.int64, count)
+        pairs = Counter(zip(dtypes, ndims.tolist()))
+        types = Counter({_array_label(d, k): m for (d, k), m in pairs.items()})
+        return nbytes + _ARRAY_BASE + 2 * _PTR * ndims, types
+    if kind is str:
+        sizes = np.fromiter(map(_str_size, items), np.int64, count)
+    elif kind in (float, int, bool) or issubclass(kind, (np.generic, pd.Timestamp, pd.Timedelta)):
+        sizes = np.fromiter(map(sys.getsizeof, items), np.int64, count)
+    else:
+        return None
+    return sizes, Counter({_type_label(items[0]): count})
 
 
 def _cell_bytes(value: Any, frames: dict, keys: dict) -> int:
@@ -284,6 +317,11 @@ def _dict_bytes(d: dict, prefix: str, keys: dict, seen: set, depth: int) -> int:
 
 
 def _sizeof(obj: Any, seen: set, depth: int) -> int:
+    t = type(obj)
+    if t is str:
+        return _str_size(obj)
+    if t is float or t is int or t is bool:
+        return sys.getsizeof(obj)
     if obj is None:
         return 0
     if id(obj) in seen:
@@ -306,8 +344,7 @@ def _sizeof(obj: Any, seen: set, depth: int) -> int:
 
 
 def _array_bytes(a: np.ndarray, seen: set, depth: int) -> int:
-    header = sys.getsizeof(a) - (a.nbytes if a.flags.owndata else 0)
-    size = header + a.nbytes
+    size = _ARRAY_BASE + 2 * _PTR * a.ndim + a.nbytes
     if a.dtype == object and a.size:
         seen.add(id(a))
         flat = a.reshape(-1)
@@ -368,9 +405,13 @@ def _index_bytes(index: pd.Index) -> int:
 
 def _type_label(value: Any) -> str:
     if isinstance(value, np.ndarray):
-        return f"ndarray[{value.dtype}]" if value.ndim == 1 else f"ndarray[{value.dtype}, {value.ndim}-D]"
+        return _array_label(value.dtype, value.ndim)
     t = type(value)
     return f"np.{t.__name__}" if isinstance(value, np.generic) else t.__name__
+
+
+def _array_label(dtype: np.dtype, ndim: int) -> str:
+    return f"ndarray[{dtype}]" if ndim == 1 else f"ndarray[{dtype}, {ndim}-D]"
 
 
 def _split_column(label) -> tuple[str, str]:
