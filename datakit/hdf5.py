@@ -33,10 +33,13 @@ compressed (zlib level 4 + shuffle by default, readable everywhere).  Column dty
 are neither object nor numpy numeric (pandas ``str``, ``Int64``, categories) are stored
 as object cells and cast back on load.
 
-Reading never unpickles: while datakit reads a file, PyTables' attribute unpickling is
-switched off for the reading thread (an attribute that would be unpickled stays raw
-bytes and is never used), only the nodes named by the header are opened, and each must
-be a plain numeric array.  Anything else is refused with a ValueError naming the file.
+Reading never unpickles.  PyTables unpickles any attribute that looks pickled as soon as
+it opens a node, so on its first read datakit puts a small stand-in for ``pickle`` into
+``tables.attributeset`` and ``tables.atom``: it refuses while the current thread is inside
+a datakit read and passes through otherwise (pandas and other PyTables users are not
+affected).  A refused attribute stays raw bytes and datakit never reads user attributes.
+Only the nodes named by the header are opened, and each must be a plain numeric array.
+Anything else is refused with a ValueError naming the file.
 """
 from __future__ import annotations
 
@@ -172,6 +175,7 @@ def write_frame(df: pd.DataFrame, path, key: str = "dataset", *,
     """Write ``df`` to a new HDF5 file at ``path`` (overwritten) in datakit's layout."""
     tables = require_tables()
     key = check_key(key)
+    attrs = _checked_attrs(df.attrs)  # refuse early, before writing columns
     filters = tables.Filters(complevel=complevel, complib=complib, shuffle=True)
     try:
         with tables.open_file(str(path), mode="w") as h5:
@@ -185,7 +189,7 @@ def write_frame(df: pd.DataFrame, path, key: str = "dataset", *,
             header = {
                 "format": FORMAT, "version": VERSION, "n_rows": len(df),
                 "index": _index_spec(df.index), "columns": _index_spec(df.columns),
-                "attrs": _checked_attrs(df.attrs), "column_specs": specs,
+                "attrs": attrs, "column_specs": specs,
             }
             writer.array(group, "header", np.frombuffer(tagged_json.dumps(header), np.uint8))
     except tables.HDF5ExtError as exc:  # disk full and other I/O failures inside HDF5
@@ -197,7 +201,8 @@ def _checked_attrs(attrs: dict) -> dict:
         try:
             tagged_json.encode(v)
         except (TypeError, ValueError) as exc:
-            raise TypeError(f"df.attrs[{k!r}] cannot be stored in HDF5: {exc}") from None
+            raise TypeError(f"df.attrs[{k!r}] cannot be stored in HDF5: {exc}; save as "
+                            "pickle to keep it") from None
     return dict(attrs)
 
 
