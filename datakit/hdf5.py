@@ -224,8 +224,8 @@ def _write_column(writer: _Writer, grp, series: pd.Series, label) -> dict:
             tags[i] = MISSING
         elif v is None:
             tags[i] = NONE
-        elif (k := _array_key(v) if isinstance(v, np.ndarray) else _scalar_key(v, t)) is not None:
-            target = arrays if isinstance(v, np.ndarray) else scalars
+        elif (k := _array_key(v) if t is np.ndarray else _scalar_key(v, t)) is not None:
+            target = arrays if t is np.ndarray else scalars
             tags[i] = ARRAY if target is arrays else SCALAR
             block[i] = _append(target, k, v)
         else:

@@ -98,6 +98,8 @@ def _enc_container(v, t, depth, active):
         items = v if t is tuple else sorted(v, key=repr)
         return _tagged(t.__name__, v=[_enc(x, depth, active) for x in items])
     if isinstance(v, np.ndarray):
+        if t is not np.ndarray:  # a mask or matrix semantics would be lost silently
+            raise TypeError(f"cannot store a {t.__module__}.{t.__qualname__} without pickle")
         dtype = v.dtype
         _plain_dtype(dtype)
         shape = list(v.shape)

@@ -150,8 +150,10 @@ def test_hdf5_round_trip_of_empty_frames(tmp_path, df):
     assert_frames_equal(df, io.load_dataset(io.save_frame(df, tmp_path / "e.h5")))
 
 
-def test_hdf5_refuses_cells_it_cannot_store_naming_the_cell(tmp_path):
-    df = one_column([np.arange(3), pd.DataFrame({"a": [1]})])
+@pytest.mark.parametrize("cell", [pd.DataFrame({"a": [1]}), np.ma.masked_array([1, 2], [0, 1]),
+                                  {"ok": 1, "bad": object()}], ids=["frame", "masked", "object"])
+def test_hdf5_refuses_cells_it_cannot_store_naming_the_cell(tmp_path, cell):
+    df = one_column([np.arange(3), cell])
     with pytest.raises(TypeError, match=r"S1.*pickle"):
         io.save_frame(df, tmp_path / "x.h5")
     assert list(tmp_path.iterdir()) == []
