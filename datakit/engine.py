@@ -18,6 +18,8 @@ import multiprocessing
 import os
 import sys
 import traceback as _traceback
+import warnings
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,8 +172,18 @@ def _mp_context():
     return multiprocessing.get_context("spawn")
 
 
+def _main_is_importable() -> bool:
+    """Worker processes re-import ``__main__`` from its file; a script read from stdin
+    (``python -``) has no file to re-import, so processes cannot start there."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return path is None or os.path.exists(path)
+
+
 def make_executor(workers: int, parallel: str = "process") -> cf.Executor:
     """A new pool for ``workers`` (the caller shuts it down)."""
+    if parallel == "process" and not _main_is_importable():
+        parallel = "thread"
     if parallel == "thread":
         return cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="datakit")
     if parallel == "process":
@@ -207,6 +219,13 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
             try:
                 _run_pool(pool, tasks, results, reporter, cancel, stop_on_error,
                           max_in_flight=max(2, 2 * (workers or 1)))
+            except BrokenProcessPool as exc:
+                # worker processes could not start or died (killed, out of memory):
+                # finish what is left here rather than lose the job
+                warnings.warn(f"worker processes failed ({exc}); loading the remaining "
+                              "cells in this process", RuntimeWarning, stacklevel=3)
+                left = [t for t in tasks if results[t.position] is None]
+                _run_inline(left, results, reporter, cancel, stop_on_error)
             finally:
                 if own:
                     pool.shutdown(wait=True, cancel_futures=True)
