@@ -14,6 +14,7 @@ with ``parallel="thread"``, in this process with ``workers=1``, or any executor 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -172,22 +173,51 @@ def _mp_context():
     return multiprocessing.get_context("spawn")
 
 
-def _main_is_importable() -> bool:
-    """Worker processes re-import ``__main__`` from its file; a script read from stdin
-    (``python -``) has no file to re-import, so processes cannot start there."""
+class _MainSpec:
+    """Stands in for ``__main__.__spec__`` while worker processes start (see _Pool)."""
+
+    name = "__main__"
+
+
+@contextlib.contextmanager
+def _main_not_reimported():
+    """Start worker processes without re-running the user's script in them.
+
+    Spawned/forkserver workers normally re-import ``__main__`` from its file, which
+    re-runs a script that lacks an ``if __name__ == "__main__":`` guard (and fails for
+    ``python -``).  A ``__main__`` spec named ``"__main__"`` tells multiprocessing to
+    leave the workers' ``__main__`` alone.
+    """
     main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    return path is None or os.path.exists(path)
+    if main is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    main.__spec__ = _MainSpec
+    try:
+        yield
+    finally:
+        main.__spec__ = None
 
 
-def make_executor(workers: int, parallel: str = "process") -> cf.Executor:
-    """A new pool for ``workers`` (the caller shuts it down)."""
-    if parallel == "process" and not _main_is_importable():
-        parallel = "thread"
+class _Pool(cf.ProcessPoolExecutor):
+    """A process pool whose workers never re-run the user's ``__main__``."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        with _main_not_reimported():
+            return super().submit(fn, *args, **kwargs)
+
+
+def make_executor(workers: int, parallel: str = "process", *, reimport_main: bool = False) -> cf.Executor:
+    """A new pool for ``workers`` (the caller shuts it down).
+
+    ``reimport_main=True`` is needed only when a source class lives in ``__main__``
+    (the script then needs the usual ``if __name__ == "__main__":`` guard).
+    """
     if parallel == "thread":
         return cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="datakit")
     if parallel == "process":
-        return cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
+        pool_class = cf.ProcessPoolExecutor if reimport_main else _Pool
+        return pool_class(max_workers=workers, mp_context=_mp_context())
     raise ValueError(f"parallel must be 'process' or 'thread', got {parallel!r}")
 
 
@@ -215,7 +245,9 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
             _run_inline(tasks, results, reporter, cancel, stop_on_error)
         else:
             own = executor is None
-            pool = make_executor(min(workers, len(tasks)), parallel) if own else executor
+            in_main = any(cls.__module__ == "__main__" for cls in tasks[0].classes.values())
+            pool = make_executor(min(workers, len(tasks)), parallel, reimport_main=in_main) \
+                if own else executor
             try:
                 _run_pool(pool, tasks, results, reporter, cancel, stop_on_error,
                           max_in_flight=max(2, 2 * (workers or 1)))

@@ -292,3 +292,30 @@ def test_load_one_shot(tree):
         warnings.simplefilter("ignore")
         df, errors = datakit.load(tree, strict=False, return_errors=True, progress=False, workers=1)
     assert df.shape[0] == 8 and (errors.status == "error").sum() == 1
+
+
+SCRIPT = """
+import datakit, warnings
+warnings.simplefilter("ignore")
+print("script body ran")
+ds = datakit.Dataset.from_directory({root!r})
+print("rows", len(ds.materialize(workers=2, strict=False)))
+"""
+
+
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_unguarded_script_is_not_rerun_by_worker_processes(tree, tmp_path, how):
+    import subprocess
+    import sys
+
+    code = SCRIPT.format(root=str(tree))
+    if how == "file":
+        script = tmp_path / "analysis.py"
+        script.write_text(code)
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    else:
+        out = subprocess.run([sys.executable, "-"], input=code, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("script body ran") == 1
+    assert "rows 8" in out.stdout
+    assert "Traceback" not in out.stderr
