@@ -87,8 +87,11 @@ def read_dlc_hdf(path, threshold: float = 0.7) -> Landmarks:
     except ImportError as exc:
         raise ImportError(f"{path}: reading DeepLabCut HDF5 needs PyTables ({exc})") from None
     except Exception as exc:  # HDF5ExtError, OSError, UnpicklingError...
-        raise ValueError(f"{path}: not a readable DeepLabCut HDF5 file "
-                         f"({type(exc).__name__}: {exc})") from None
+        text = str(exc)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        hint = " (file looks truncated)" if "truncated" in text else ""
+        raise ValueError(f"{path}: not a readable DeepLabCut HDF5 file{hint} "
+                         f"({type(exc).__name__}: {lines[-1] if lines else exc})") from None
     if not isinstance(table, pd.DataFrame) or not isinstance(table.columns, pd.MultiIndex):
         raise ValueError(f"{path}: not a DeepLabCut table (expected MultiIndex columns "
                          "scorer/bodyparts/coords)")

@@ -17,7 +17,8 @@ Processing (cells = ROIs with ``iscell[:, 0]`` set; the others are dropped):
 
 Value (a mapping).  The 2-D arrays are the one exception to "a time-series feature is
 a 1-D array of the stream's length": ``F``, ``Fneu``, ``F_corrected``, ``dff``, ``spks``
-are (cells x frames), float32.  Per-cell 1-D arrays (one entry per cell):
+are (cells x frames), float32 (``spks`` is all NaN when there is no spks.npy, so the
+cell types stay the same).  Per-cell 1-D arrays (one entry per cell):
 ``cell_index`` (ROI number in suite2p's arrays), ``iscell_prob`` and, when ``stat.npy``
 is read, ``med_y``, ``med_x``, ``npix``.
 
