@@ -397,13 +397,15 @@ def test_pupil_dlc_fallback_to_sidecar_without_dataqueue(tmp_path):
     assert np.abs(err).max() < 0.005
 
 
-def test_pupil_dlc_truncated_pickle_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize("variant, message", [("dlc_pickle", "truncated or corrupt"),
+                                              (None, "file looks truncated")])
+def test_pupil_dlc_truncated_file_is_a_clear_error(tmp_path, variant, message):
     files = write_session(tmp_path, "D", 1, "widefield", duration=DURATION,
-                          variant="dlc_pickle", kinds=("pupil_dlc",))
+                          variant=variant, kinds=("pupil_dlc",))
     path = files.paths["pupil_dlc"]
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="truncated or corrupt") as info:
+    with pytest.raises(ValueError, match=message) as info:
         datakit.load_path("pupil_dlc", path)
     assert str(path) in str(info.value)
 
