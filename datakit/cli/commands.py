@@ -1,7 +1,6 @@
 """What each ``datakit`` sub-command does (argparse namespace in, exit status out)."""
 from __future__ import annotations
 
-import os
 import sys
 import time
 import warnings
@@ -109,6 +108,21 @@ def open_dataset(args):
     return apply_filters(ds, args)
 
 
+def selected_conflicts(ds):
+    """Dataset.conflicts restricted to the selected cells and sources."""
+    conflicts = ds.conflicts
+    if len(conflicts) == 0:
+        return conflicts
+    names = [n for n in ds.inventory.index.names if n in conflicts.columns]
+    cells = {tuple(str(k) for k in (key if isinstance(key, tuple) else (key,)))[: len(names)]
+             for key in ds.inventory.index}
+    keys = conflicts[names].astype(str).apply(tuple, axis=1) if names else None
+    keep = conflicts["Source"].astype(str).isin(ds.sources)
+    if keys is not None:
+        keep &= keys.isin(cells)
+    return conflicts[keep.to_numpy()]
+
+
 def _need_cells(ds, what: str) -> None:
     if len(ds) == 0:
         raise UsageError(f"nothing to {what}: no cell is selected")
@@ -117,7 +131,7 @@ def _need_cells(ds, what: str) -> None:
 
 
 def _note_conflicts(ds, args) -> None:
-    n = len(ds.conflicts)
+    n = len(selected_conflicts(ds))
     if n:
         out.note(f"note: {out.plural(n, 'file')} lost to another file for the same cell and "
                  f"source; 'datakit inspect {' '.join(map(str, args.roots))}' lists them")
@@ -149,7 +163,7 @@ def cmd_inspect(args) -> int:
 
     ds = open_dataset(args)
     coverage = inspect_sources(ds)
-    skipped, conflicts = ds.skipped, ds.conflicts
+    skipped, conflicts = ds.skipped, selected_conflicts(ds)
 
     def render(fmt: str) -> str:
         if fmt == "csv":
@@ -180,22 +194,20 @@ def _inspect_text(ds, coverage, skipped, conflicts, args) -> str:
             lines.append(f"  {axis}s: {out.listing(_labels(ds, axis))}")
     lines += ["", out.frame_text(shown, empty="(no source found)")]
     limit = None if args.all else SHOWN
-    roots = " ".join(str(r) for r in args.roots)
     sections = (
-        ("skipped", "file(s) discovery could not place", _skipped_lines(skipped)),
-        ("conflicts", "file(s) lost to another file for the same cell and source",
+        ("skipped", "discovery could not place", _skipped_lines(skipped)),
+        ("conflicts", "lost to another file for the same cell and source",
          _conflict_lines(conflicts, list(ds.inventory.index.names))))
     for (title, what, entries), count in zip(sections, (len(skipped), len(conflicts))):
         lines.append("")
         if not count:
             lines.append(f"{title}: none")
             continue
-        lines.append(f"{title}: {count} {what}")
+        lines.append(f"{title}: {out.plural(count, 'file')} {what}")
         for entry in entries[:limit]:
             lines += entry
         if limit is not None and count > limit:
-            lines.append(f"  ... {count - limit} more: datakit inspect {roots} --all "
-                         "(or --format json)")
+            lines.append(f"  ... {count - limit} more (add --all to list them, or use --format json)")
     return "\n".join(lines)
 
 
@@ -234,7 +246,11 @@ def _error_lines(report, index_names) -> list[str]:
     for row in out.records(report[report["status"] == "error"], index=False):
         lines.append(f"  {row['Source']}  {_cell_label(row, index_names)}")
         lines.append(f"    file: {row['path']}")
-        lines.append(f"    {row.get('error_type') or 'error'}: {out.shorten(row.get('message') or '')}")
+        message = str(row.get("message") or "")
+        path = str(row.get("path") or "")
+        if path and path in message:  # the file is on the line above already
+            message = message.replace(f"{path}: ", "").replace(path, "the file")
+        lines.append(f"    {row.get('error_type') or 'error'}: {out.shorten(message, 200)}")
     return lines
 
 
@@ -420,41 +436,37 @@ def cmd_demo(args) -> int:
         raise UsageError(f"{args.path} exists and is not a folder")
     if root.is_dir() and any(root.iterdir()):
         raise UsageError(f"{args.path} is not empty; give a new or empty folder")
+    minimum = getattr(getattr(demo, "model", None), "MIN_DURATION_S", 10.0)
+    if args.duration < minimum:
+        raise UsageError(f"--duration must be at least {minimum:g} s, got {args.duration:g}")
     started = time.perf_counter()
-    result = demo.generate(root, subjects=args.subjects, sessions=args.sessions,
-                           duration=args.duration, seed=args.seed, progress=show_progress(args))
+    exp = demo.generate(root, subjects=args.subjects, sessions=args.sessions,
+                        duration=args.duration, seed=args.seed, progress=show_progress(args))
     elapsed = time.perf_counter() - started
     files = [p for p in root.rglob("*") if p.is_file()]
     total = sum(p.stat().st_size for p in files)
     print(f"wrote a demo experiment to {root.resolve()} in {elapsed:.1f} s")
-    print(f"  {out.plural(args.subjects, 'subject')} x {out.plural(args.sessions, 'session')}, "
-          f"{args.duration:g} s recordings (seed {args.seed}): "
-          f"{out.plural(len(files), 'file')}, {_size(total)}")
-    for line in _demo_details(result, root):
-        print(f"  {line}")
+    print(f"  {out.plural(len(exp.subjects), 'subject')} x {out.plural(len(exp.sessions), 'session')}"
+          f" x {out.plural(len(exp.tasks), 'task')}: {out.plural(len(exp.cells), 'recording')}, "
+          f"{out.plural(len(files), 'file')}, {_size(total)} "
+          f"({exp.duration:g} s each, seed {exp.seed})")
+    if exp.missing:
+        whole = len(exp.missing_cells)
+        print(f"  left out on purpose: {out.plural(len(exp.missing), 'file')}"
+              + (f" ({out.plural(whole, 'task')} not recorded at all)" if whole else ""))
+    for broken in exp.broken:
+        cell = "/".join((broken.subject, broken.session, broken.task))
+        print(f"  broken on purpose ({broken.tag}, {cell}): {_relative(broken.path, root)}")
+        print(f"    {broken.what}")
     print(f"try: datakit inspect {args.path}   then: datakit validate {args.path}")
     return EXIT_OK
 
 
-def _demo_details(result, root: Path) -> list[str]:
-    """Extra lines about what generate() reports (e.g. the deliberately broken file)."""
-    broken = None
-    if isinstance(result, dict):
-        broken = result.get("broken") or result.get("broken_files")
-    else:
-        broken = getattr(result, "broken", None) or getattr(result, "broken_files", None)
-    if not broken:
-        return []
-    if isinstance(broken, (str, os.PathLike)):
-        broken = [broken]
-    lines = ["deliberately broken (validate reports it):"]
-    for item in broken:
-        try:
-            shown = Path(item).relative_to(root.resolve()) if Path(item).is_absolute() else item
-        except ValueError:
-            shown = item
-        lines.append(f"  {shown}")
-    return lines
+def _relative(path, root: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
 
 
 def cmd_sources(args) -> int:
