@@ -112,10 +112,11 @@ def box_smooth(x: np.ndarray, width: int, passes: int = 2) -> np.ndarray:
 
 
 def smooth_noise(rng: np.random.Generator, n: int, width: int) -> np.ndarray:
-    """Gaussian-like coloured noise with unit standard deviation."""
+    """Stationary Gaussian-like coloured noise with unit variance (smoothed over ``width``)."""
+    width = int(max(1, width))
     noise = box_smooth(rng.standard_normal(n + 4 * width), width)[2 * width:2 * width + n]
-    std = noise.std()
-    return noise / std if std > 0 else noise
+    box = np.full(width, 1.0 / width)
+    return noise / np.sqrt(np.sum(np.convolve(box, box) ** 2))
 
 
 def exp_filter(events: np.ndarray, tau_samples: float) -> np.ndarray:

@@ -54,6 +54,10 @@ class SessionFiles:
     def key(self) -> tuple:
         return (self.subject, self.session, self.task)
 
+    def __repr__(self) -> str:
+        return (f"SessionFiles({self.subject}/{self.session}/{self.task}, stamp={self.stamp}, "
+                f"sources={sorted(self.paths)}, variants={sorted(self.variants)})")
+
     def files(self) -> list[Path]:
         out = list(self.paths.values())
         for extra in self.companions.values():
@@ -99,6 +103,10 @@ class DemoExperiment:
     missing: list
     broken: list
     root_files: list = field(default_factory=list)
+
+    def __repr__(self) -> str:
+        return (f"DemoExperiment(root={str(self.root)!r}, cells={len(self.cells)}, "
+                f"missing={len(self.missing)}, broken={len(self.broken)})")
 
     @property
     def missing_cells(self) -> list[tuple]:

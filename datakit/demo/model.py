@@ -192,6 +192,13 @@ class GroundTruth:
     _clock: Clock | None = field(default=None, repr=False)
     _zero_s: float = field(default=0.0, repr=False)
 
+    def __repr__(self) -> str:
+        return (f"GroundTruth(dhyana={self.dhyana_t.size} frames, "
+                f"thorcam={self.thorcam_t.size} frames, encoder={self.encoder_t.size} samples, "
+                f"nidaq={self.nidaq_t.size} pulses, notes={len(self.note_text)}, "
+                f"trials={0 if self.trials is None else len(self.trials)}, "
+                f"window=(0.0, {self.experiment_window[1]:.3f}))")
+
     def master_from_wall(self, values) -> np.ndarray:
         """Naive wall-clock times (strings, datetimes) -> seconds on the master clock."""
         us = np.asarray(pd.to_datetime(pd.Series(values)).to_numpy(dtype="datetime64[us]"),
@@ -239,7 +246,7 @@ def _behaviour(rng: np.random.Generator, t_end: float) -> Behaviour:
         long = rng.random(n) < 0.1
         rest[long] += rng.exponential(60.0, int(long.sum()))
     rest[0] = rng.uniform(0.3, min(rest_mean, 0.25 * t_end))  # running starts early on
-    run = rng.exponential(run_mean, n) + 1.0
+    run = np.minimum(rng.exponential(run_mean, n) + 1.0, max(2.0, 0.35 * t_end))  # stops too
     bounds = np.cumsum(np.column_stack((rest, run)).ravel())       # rest, run, rest, ...
     bout = np.searchsorted(bounds, t, side="right")
     running = (bout % 2) == 1
