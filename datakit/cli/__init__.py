@@ -38,7 +38,7 @@ def _classify(exc: BaseException) -> tuple[int, str, bool]:
             where += f", task {exc.task}"
         return EXIT_FAILED, (
             f"source {exc.source!r} failed to load for {where}: {exc.path}: "
-            f"{exc.error_type}: {out.one_line(exc.message)} "
+            f"{exc.error_type}: {out.one_line(out.without_path(exc.message, exc.path))} "
             "(--no-strict saves what loaded and lists every failure)"), False
     if isinstance(exc, PickleRefused):
         return EXIT_FAILED, str(exc), False

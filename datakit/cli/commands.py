@@ -246,10 +246,7 @@ def _error_lines(report, index_names) -> list[str]:
     for row in out.records(report[report["status"] == "error"], index=False):
         lines.append(f"  {row['Source']}  {_cell_label(row, index_names)}")
         lines.append(f"    file: {row['path']}")
-        message = str(row.get("message") or "")
-        path = str(row.get("path") or "")
-        if path and path in message:  # the file is on the line above already
-            message = message.replace(f"{path}: ", "").replace(path, "the file")
+        message = out.without_path(row.get("message"), row.get("path"))
         lines.append(f"    {row.get('error_type') or 'error'}: {out.shorten(message, 200)}")
     return lines
 

@@ -39,6 +39,14 @@ def shorten(text, width: int = 160) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def without_path(message, path) -> str:
+    """A load error's message minus the file name it starts with (shown beside it)."""
+    message, path = str(message or ""), str(path or "")
+    if path and path in message:
+        message = message.replace(f"{path}: ", "").replace(path, "the file")
+    return message
+
+
 def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
 

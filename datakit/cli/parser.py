@@ -40,7 +40,8 @@ class _VersionAction(argparse.Action):
     def __call__(self, parser, namespace, values, option_string=None):
         from ..meta import get_version
 
-        parser.exit(message=f"datakit {get_version()}\n")
+        print(f"datakit {get_version()}")
+        parser.exit()
 
 
 def positive_int(text: str) -> int:
