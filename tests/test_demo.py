@@ -74,7 +74,8 @@ def test_layout_names_and_root_files(exp):
                 assert stem.match(path.parent.parent.name)
                 continue
             assert stem.match(path.name), rel
-            assert path.name.startswith(f"{cell.stamp}_sub-{cell.subject}_{cell.session}_{cell.task}_")
+            prefix = f"{cell.stamp}_sub-{cell.subject}_{cell.session}_{cell.task}_"
+            assert path.name.startswith(prefix)
             if rel.startswith("data/"):
                 assert rel.startswith(f"data/sub-{cell.subject}/{cell.session}/")
             else:
@@ -191,11 +192,11 @@ def test_timestamps_and_notes_on_the_same_clock(exp):
             assert list(ts.columns) == ["device_id", "started", "stopped"]
             encoder_id = "encoder_COM3" if "encoder_COM3" in cell.variants else "encoder"
             assert list(ts["device_id"]) == ["HFSA", "Dhyana", "ThorCam", encoder_id, "nidaq"]
-            for _, r in ts.iterrows():                      # five rows
-                start, stop = truth.master_from_wall([r["started"], r["stopped"]])
-                expected = truth.device_windows[r["device_id"]]
-                assert start == pytest.approx(expected[0], abs=2e-6)
-                assert stop == pytest.approx(expected[1], abs=2e-6)
+            starts = truth.master_from_wall(ts["started"])
+            stops = truth.master_from_wall(ts["stopped"])
+            for device, start, stop in zip(ts["device_id"], starts, stops):
+                assert start == pytest.approx(truth.device_windows[device][0], abs=2e-6)
+                assert stop == pytest.approx(truth.device_windows[device][1], abs=2e-6)
             lo, hi = truth.device_windows["Dhyana"]
             assert lo < truth.dhyana_t[0] and truth.dhyana_t[-1] < hi
             assert truth.device_windows["nidaq"][0] - lo > 3.5
@@ -512,7 +513,8 @@ def test_psychopy(exp, task, routine, component):
         # PsychoPy's clock starts at expStart; the first nidaq pulse comes a few ms later
         q = read_queue(cell.paths["dataqueue"])
         pulse = rows(q, "nidaq").iloc[0]
-        gap = (truth.master_from_wall([pulse["device_ts"]]) - truth.master_from_wall([exp_start]))[0]
+        pulse_wall, start_wall = truth.master_from_wall([pulse["device_ts"], exp_start])
+        gap = pulse_wall - start_wall
         assert 0.001 < gap < 0.01
         zero = truth.master_from_wall([exp_start])[0]
         assert zero == pytest.approx(truth.psychopy_zero_t, abs=2e-6)

@@ -18,8 +18,9 @@ Importing this package does no work and never imports Qt.
 """
 from __future__ import annotations
 
-from .experiment import (TAGS, TASK_TAGS, BrokenFile, DemoExperiment, MissingFile,
-                         SessionFiles, generate, write_session)
+from .experiment import generate, write_session
+from .layout import TAGS, TASK_TAGS
+from .results import BrokenFile, DemoExperiment, MissingFile, SessionFiles
 from .model import TASKS, VARIANTS, GroundTruth
 from .tree import generate_file_tree
 

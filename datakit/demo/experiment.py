@@ -1,250 +1,19 @@
-"""Writing sessions and whole demo experiments; what was written, missing and broken."""
+"""Writing one session, or a whole experiment with progress, cancel and bookkeeping."""
 from __future__ import annotations
 
-import re
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 from ..errors import Cancelled
-from . import acquisition, cameras, imaging, session_files, stimulus
+from . import session_files
 from ._util import make_rng, write_bytes
-from .model import (DHYANA_CONFIGURED_FPS, DHYANA_RATE_HZ, TASKS, VARIANTS, WALL_BASE,
-                    WHEEL_TASKS, CellSpec, GroundTruth, build_model)
-
-#: The 14 source tags, in the order of the reference table.
-TAGS = ("dataqueue", "treadmill", "wheel", "psychopy", "meso_metadata", "pupil_metadata",
-        "meso_mean", "meso_dff", "mesomap", "pupil_dlc", "suite2p", "session_config", "notes",
-        "timestamps")
-
-#: Which sources a complete session of each task has.
-TASK_TAGS = {
-    "widefield": ("dataqueue", "treadmill", "meso_metadata", "pupil_metadata", "meso_mean",
-                  "meso_dff", "mesomap", "pupil_dlc", "session_config", "notes", "timestamps"),
-    "gratings": ("dataqueue", "wheel", "psychopy", "suite2p", "session_config", "notes",
-                 "timestamps"),
-    "movies": ("dataqueue", "wheel", "psychopy", "session_config", "notes", "timestamps"),
-}
-
-_LABEL = re.compile(r"^[A-Za-z0-9]+$")
-Writer = Callable[[object, Path], None]
-
-
-@dataclass(eq=False)
-class SessionFiles:
-    """The files of one (subject, session, task) cell and its ground truth.
-
-    ``paths[tag]`` is the file discovery should match for that source; ``companions``
-    holds the other files a source reads (mesomap mask/regions, suite2p plane files).
-    """
-
-    subject: str                 # bare, as in the inventory index ("STREHAB07")
-    session: str                 # "ses-01"
-    task: str                    # "task-widefield"
-    stamp: str                   # "20250706_161035"
-    session_dir: Path
-    paths: dict
-    companions: dict
-    variants: frozenset
-    truth: GroundTruth
-
-    @property
-    def key(self) -> tuple:
-        return (self.subject, self.session, self.task)
-
-    def __repr__(self) -> str:
-        return (f"SessionFiles({self.subject}/{self.session}/{self.task}, stamp={self.stamp}, "
-                f"sources={sorted(self.paths)}, variants={sorted(self.variants)})")
-
-    def files(self) -> list[Path]:
-        out = list(self.paths.values())
-        for extra in self.companions.values():
-            out.extend(extra)
-        return out
-
-
-@dataclass(frozen=True)
-class MissingFile:
-    """A source a complete session of this task would have, left out on purpose."""
-
-    subject: str
-    session: str
-    task: str
-    tag: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class BrokenFile:
-    """The file made unreadable on purpose, and how."""
-
-    subject: str
-    session: str
-    task: str
-    tag: str
-    path: Path
-    what: str
-
-    def __fspath__(self) -> str:          # usable wherever a path is expected
-        return str(self.path)
-
-
-@dataclass(eq=False)
-class DemoExperiment:
-    root: Path
-    subjects: tuple
-    sessions: tuple
-    tasks: tuple                 # "task-..." labels
-    duration: float
-    seed: int
-    cells: dict                  # (subject, session, task) -> SessionFiles
-    missing: list
-    broken: list
-    root_files: list = field(default_factory=list)
-
-    def __repr__(self) -> str:
-        return (f"DemoExperiment(root={str(self.root)!r}, cells={len(self.cells)}, "
-                f"missing={len(self.missing)}, broken={len(self.broken)})")
-
-    @property
-    def missing_cells(self) -> list[tuple]:
-        """Cells whose whole task was not recorded."""
-        expected = {(m.subject, m.session, m.task) for m in self.missing}
-        return sorted(k for k in expected if k not in self.cells)
-
-    def cell(self, subject: str, session, task: str) -> SessionFiles:
-        key = (_subject_label(subject), _session_label(session), "task-" + _task_name(task))
-        return self.cells[key]
-
-    def paths(self, tag: str) -> dict:
-        """(subject, session, task) -> path, for every cell that has ``tag``."""
-        return {k: c.paths[tag] for k, c in self.cells.items() if tag in c.paths}
-
-    def files(self) -> list[Path]:
-        out = list(self.root_files)
-        for c in self.cells.values():
-            out.extend(c.files())
-        return out
-
-    def expected_inventory(self):
-        """The files written per (cell, source): rows (Subject, Session, Task), str paths.
-
-        Presence matches what discovery finds; the path can differ where a source
-        prefers another file of the cell (e.g. treadmill read from the dataqueue).
-        """
-        import pandas as pd
-
-        keys = sorted(self.cells)
-        tags = [t for t in TAGS if any(t in self.cells[k].paths for k in keys)]
-        data = {t: [str(self.cells[k].paths[t]) if t in self.cells[k].paths else None
-                    for k in keys] for t in tags}
-        index = pd.MultiIndex.from_tuples(keys, names=["Subject", "Session", "Task"])
-        return pd.DataFrame(data, index=index, dtype=object)
-
-
-# ---------------------------------------------------------------------------------
-# labels
-
-
-def _subject_label(subject) -> str:
-    text = str(subject)
-    text = text[4:] if text.startswith("sub-") else text
-    if not _LABEL.match(text):
-        raise ValueError(f"subject must be letters and digits only, got {subject!r}")
-    return text
-
-
-def _session_label(session) -> str:
-    if isinstance(session, int):
-        return f"ses-{session:02d}"
-    text = str(session)
-    text = text[4:] if text.startswith("ses-") else text
-    if not _LABEL.match(text):
-        raise ValueError(f"session must be letters and digits only, got {session!r}")
-    return f"ses-{text}"
-
-
-def _task_name(task) -> str:
-    text = str(task)
-    text = text[5:] if text.startswith("task-") else text
-    if text not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
-    return text
-
-
-def _variants(variant) -> frozenset:
-    if variant is None:
-        return frozenset()
-    names = frozenset([variant] if isinstance(variant, str) else variant)
-    unknown = names - set(VARIANTS)
-    if unknown:
-        raise ValueError(f"unknown variant(s) {sorted(unknown)}; known: {sorted(VARIANTS)}")
-    return names
-
-
-def _kinds(task: str, kinds) -> tuple:
-    allowed = TASK_TAGS[task]
-    if kinds is None:
-        return allowed
-    wanted = set([kinds] if isinstance(kinds, str) else kinds)
-    unknown = wanted - set(TAGS)
-    if unknown:
-        raise ValueError(f"unknown file kind(s) {sorted(unknown)}; known: {list(TAGS)}")
-    foreign = wanted - set(allowed)
-    if foreign:
-        raise ValueError(f"task {task!r} has no {sorted(foreign)} files; it has {list(allowed)}")
-    return tuple(t for t in allowed if t in wanted)
-
-
-# ---------------------------------------------------------------------------------
-# one session
-
-
-def _file_plan(root: Path, spec: CellSpec, tag: str) -> list[tuple[Path, Writer]]:
-    """The files written for ``tag`` (the discovered one first) and their writers."""
-    ses_dir = root / "data" / f"sub-{spec.subject}" / spec.session
-    processed = root / "processed"
-    stem = spec.stem
-    if tag == "dataqueue":
-        return [(ses_dir / "beh" / f"{stem}_dataqueue.csv", acquisition.write_dataqueue)]
-    if tag == "treadmill":
-        return [(ses_dir / "beh" / f"{stem}_treadmill.csv", acquisition.write_treadmill)]
-    if tag == "wheel":
-        return [(ses_dir / "beh" / f"{stem}_wheel.csv", acquisition.write_wheel)]
-    if tag == "psychopy":
-        return [(ses_dir / "beh" / f"{stem}_psychopy.csv", stimulus.write_psychopy)]
-    if tag == "meso_metadata":
-        return [(ses_dir / "func" / f"{stem}_mesoscope.ome.tiff_frame_metadata.json",
-                 cameras.write_meso_sidecar)]
-    if tag == "pupil_metadata":
-        return [(ses_dir / "func" / f"{stem}_pupil.mp4_frame_metadata.json",
-                 cameras.write_pupil_sidecar)]
-    if tag == "meso_mean":
-        return [(processed / "means" / f"{stem}_mesoscope.ome_meso-mean-trace.csv",
-                 imaging.write_meso_mean)]
-    if tag == "meso_dff":
-        return [(processed / "means" / f"{stem}_mesoscope.ome_meso-collapse_first-trace.csv",
-                 imaging.write_meso_dff)]
-    if tag == "mesomap":
-        traces = processed / "mesomap" / f"{stem}_mesoscope.ome_traces.csv"
-        return [(traces, imaging.write_mesomap_traces),
-                (imaging.mesomap_sibling(traces, ".mask.npy"), imaging.write_mesomap_mask),
-                (imaging.mesomap_sibling(traces, ".regions.csv"), imaging.write_mesomap_regions)]
-    if tag == "pupil_dlc":
-        return [(processed / "dlc_output" / cameras.dlc_filename(stem, spec.variants),
-                 cameras.write_dlc)]
-    if tag == "suite2p":
-        plane = processed / "suite2p" / f"{stem}_suite2p" / "plane0"
-        return [(plane / name, imaging.suite2p_writer(name)) for name in imaging.SUITE2P_FILES]
-    if tag == "session_config":
-        return [(ses_dir / f"{stem}_configuration.csv", session_files.write_configuration)]
-    if tag == "notes":
-        return [(ses_dir / f"{stem}_notes.txt", session_files.write_notes)]
-    if tag == "timestamps":
-        return [(ses_dir / f"{stem}_timestamps.csv", session_files.write_timestamps)]
-    raise ValueError(f"unknown file kind {tag!r}")
+from .layout import (TASK_TAGS, file_plan, kind_tuple, session_label, subject_label,
+                     task_name, variant_set)
+from .model import (DHYANA_CONFIGURED_FPS, DHYANA_RATE_HZ, MIN_DURATION_S, WALL_BASE,
+                    WHEEL_TASKS, CellSpec, build_model)
+from .results import BrokenFile, DemoExperiment, MissingFile, SessionFiles
 
 
 class _CellWriter:
@@ -255,7 +24,7 @@ class _CellWriter:
         self.spec = spec
         self.kinds = kinds
         self.jobs = [(tag, path, writer, i == 0) for tag in kinds
-                     for i, (path, writer) in enumerate(_file_plan(self.root, spec, tag))]
+                     for i, (path, writer) in enumerate(file_plan(self.root, spec, tag))]
         self._model = None
 
     @property
@@ -300,6 +69,11 @@ def _default_start(seed: int, subject: str, session: str, task: str, stamp) -> d
                                  microseconds=int(rng.integers(0, 300_000_000)))
 
 
+def _check_duration(duration) -> None:
+    if not float(duration) >= MIN_DURATION_S:
+        raise ValueError(f"duration must be at least {MIN_DURATION_S:g} s, got {duration}")
+
+
 def write_session(root, subject, session, task, *, duration: float = 60.0, seed: int = 0,
                   stamp=None, kinds=None, variant=None) -> SessionFiles:
     """Write one session's files under ``root`` and return their paths and ground truth.
@@ -309,12 +83,13 @@ def write_session(root, subject, session, task, *, duration: float = 60.0, seed:
     start; ``kinds`` limits which sources are written (default: all the task has);
     ``variant`` is a name or names from :data:`VARIANTS`.
     """
-    subject = _subject_label(subject)
-    session = _session_label(session)
-    task = _task_name(task)
+    subject = subject_label(subject)
+    session = session_label(session)
+    task = task_name(task)
+    _check_duration(duration)
     spec = CellSpec(subject, session, task, _default_start(seed, subject, session, task, stamp),
-                    float(duration), int(seed), _variants(variant))
-    cell = _CellWriter(Path(root), spec, _kinds(task, kinds))
+                    float(duration), int(seed), variant_set(variant))
+    cell = _CellWriter(Path(root), spec, kind_tuple(task, kinds))
     for _, path, writer, _ in cell.jobs:
         writer(cell.model, path)
     return cell.result()
@@ -359,7 +134,7 @@ def _subject_names(subjects) -> list[str]:
         return [f"STREHAB{7 + i:02d}" for i in range(subjects)]
     if isinstance(subjects, str):
         subjects = [subjects]
-    names = [_subject_label(s) for s in subjects]
+    names = [subject_label(s) for s in subjects]
     if not names or len(set(names)) != len(names):
         raise ValueError(f"subjects must be distinct and non-empty, got {subjects!r}")
     return names
@@ -418,7 +193,8 @@ def _plan(root, names, n_sessions, tasks, duration, seed, missing, broken):
 
         for w, c in enumerate(wide):
             if w % 2 == 1:
-                leave_out(c, "treadmill", "treadmill CSV not exported (encoder only in the dataqueue)")
+                leave_out(c, "treadmill",
+                          "treadmill CSV not exported (encoder only in the dataqueue)")
             if w % 3 != 0:
                 leave_out(c, "meso_dff", "dF/F trace not computed")
             if w % 3 == 2:
@@ -485,12 +261,11 @@ def generate(root, *, subjects=3, sessions: int = 2,
     names = _subject_names(subjects)
     if int(sessions) < 1:
         raise ValueError("sessions must be at least 1")
-    task_names = tuple(dict.fromkeys(_task_name(t) for t in ([tasks] if isinstance(tasks, str)
+    task_names = tuple(dict.fromkeys(task_name(t) for t in ([tasks] if isinstance(tasks, str)
                                                              else tasks)))
     if not task_names:
         raise ValueError("tasks must name at least one task")
-    if float(duration) < 10.0:
-        raise ValueError(f"duration must be at least 10 s, got {duration}")
+    _check_duration(duration)
     session_labels, plan, left_out, target = _plan(root, names, int(sessions), task_names,
                                                    float(duration), int(seed), missing, broken)
     total = 2 + sum(len(cw.jobs) for cw in plan)

@@ -147,15 +147,16 @@ def suite2p_arrays(model) -> dict:
     calcium = exp_filter(spikes, 1.0 * fs) * amplitude
     base = rng.uniform(150.0, 600.0, n_rois)[:, None]
     shared = smooth_noise(rng, n_frames, int(fs * 5))[None, :]
-    neuropil = base * rng.uniform(0.5, 0.8, (n_rois, 1)) * (1.0 + 0.05 * shared) \
-        + rng.normal(0.0, 4.0, (n_rois, n_frames))
-    f = base * (1.0 + calcium) + NEUROPIL_COEFFICIENT * (neuropil - neuropil.mean(1, keepdims=True)) \
-        + rng.normal(0.0, 6.0, (n_rois, n_frames))
+    neuropil = (base * rng.uniform(0.5, 0.8, (n_rois, 1)) * (1.0 + 0.05 * shared)
+                + rng.normal(0.0, 4.0, (n_rois, n_frames)))
+    contamination = NEUROPIL_COEFFICIENT * (neuropil - neuropil.mean(1, keepdims=True))
+    f = base * (1.0 + calcium) + contamination + rng.normal(0.0, 6.0, (n_rois, n_frames))
     probability = rng.beta(4.0, 1.6, n_rois)
     iscell = np.column_stack(((probability > 0.5).astype(np.float64), probability))
 
     stat = np.empty(n_rois, dtype=object)
-    centres = np.column_stack((rng.integers(12, ly - 12, n_rois), rng.integers(12, lx - 12, n_rois)))
+    centres = np.column_stack((rng.integers(12, ly - 12, n_rois),
+                               rng.integers(12, lx - 12, n_rois)))
     for i, (cy, cx) in enumerate(centres):                     # per ROI, not per sample
         r = rng.uniform(4.0, 7.0)
         dy, dx = np.mgrid[-7:8, -7:8]
