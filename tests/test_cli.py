@@ -205,6 +205,10 @@ def test_a_filter_matching_nothing_warns(demo):
     assert done.returncode == 0
     assert "--subject NOBODY matches no cell" in done.stderr
     assert "0 cells" in done.stdout
+    assert_one_line_error(run("validate", demo.root, "--subject", "NOBODY"), 2,
+                          "nothing to validate")
+    assert_one_line_error(run("inspect", demo.root, "--no-task-level", "--task", "movies"), 2,
+                          "--no-task-level")
 
 
 def test_inspect_writes_csv_with_o(demo, tmp_path):

@@ -101,9 +101,7 @@ def open_dataset(args):
         ds = Dataset.from_directory(
             list(args.roots), prefer_processed=args.prefer_processed,
             include_task_level=args.task_level, progress=show_progress(args))
-    if len(ds) == 0:
-        out.warn(f"no recordings found under {', '.join(map(str, args.roots))} (expected "
-                 "data/sub-<S>/ses-<N>/... inside)")
+    if len(ds) == 0:  # discovery has warned that nothing was found
         return ds
     return apply_filters(ds, args)
 
@@ -125,7 +123,7 @@ def selected_conflicts(ds):
 
 def _need_cells(ds, what: str) -> None:
     if len(ds) == 0:
-        raise UsageError(f"nothing to {what}: no cell is selected")
+        raise UsageError(f"nothing to {what}: no cell found or selected")
     if not ds.sources:
         raise UsageError(f"nothing to {what}: no source is selected")
 

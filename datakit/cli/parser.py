@@ -30,6 +30,13 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=32)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (plus where to look), not the whole usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 class _VersionAction(argparse.Action):
     """--version without running git at import time (get_version asks git)."""
 
@@ -144,7 +151,7 @@ def _command(subparsers, name: str, summary: str, examples: str, parents) -> arg
 
 def build_parser() -> argparse.ArgumentParser:
     debug = _debug_parent()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=_Formatter)
     parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--debug", action="store_true", default=False,
