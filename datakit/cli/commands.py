@@ -3,155 +3,18 @@ from __future__ import annotations
 
 import sys
 import time
-import warnings
 from pathlib import Path
 
 from . import output as out
+from .selection import (AXES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, cell_label,
+                        counts_line, error_lines, human_size, labels, need_cells,
+                        note_conflicts, open_dataset, selected_conflicts, show_progress,
+                        write_report)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+__all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "UsageError"]
 
-PREFIXES = {"session": "ses-", "task": "task-"}
-AXES = ("subject", "session", "task")
 SAVED_SUFFIXES = (".pkl", ".pickle", ".h5", ".hdf5")
 SHOWN = 5  # skipped files / conflicts listed by inspect without --all
-
-
-class UsageError(Exception):
-    """A bad argument: exit status 2, one line on stderr."""
-
-
-def show_progress(args) -> bool:
-    """--progress / --no-progress, else a bar only when stderr is a terminal."""
-    if getattr(args, "progress", None) is not None:
-        return bool(args.progress)
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-# --------------------------------------------------------------------------------------
-# discovery and filters (inspect, validate, build)
-
-
-def _values(raw, axis: str) -> list[str] | None:
-    """Repeated/comma-separated option values, with the label prefix made canonical."""
-    if not raw:
-        return None
-    values = []
-    for item in raw:
-        for value in item.split(","):
-            value = value.strip()
-            if not value:
-                continue
-            if axis == "subject" and value.startswith("sub-"):
-                value = value[len("sub-"):]
-            elif axis in PREFIXES and not value.startswith(PREFIXES[axis]):
-                value = PREFIXES[axis] + value
-            values.append(value)
-    if not values:
-        raise UsageError(f"--{axis.replace('_', '-')} needs a value")
-    return values
-
-
-def _labels(ds, axis: str) -> list[str]:
-    return {"subject": ds.subjects, "session": ds.sessions, "task": ds.tasks}[axis]
-
-
-def apply_filters(ds, args):
-    """--subject/--session/--task/--source -> include(); --exclude-* -> exclude()."""
-    keep = {axis: _values(getattr(args, axis, None), axis) for axis in (*AXES, "source")}
-    drop = {axis: _values(getattr(args, f"exclude_{axis}", None), axis)
-            for axis in (*AXES, "source")}
-    for axis in AXES:
-        if axis == "task" and not ds.has_task_level and (keep[axis] or drop[axis]):
-            raise UsageError("--task/--exclude-task cannot be used with --no-task-level "
-                             "(rows are per session)")
-        for values, option in ((keep[axis], f"--{axis}"), (drop[axis], f"--exclude-{axis}")):
-            unknown = [v for v in values or () if v not in _labels(ds, axis)]
-            if unknown:
-                out.warn(f"{option} {', '.join(unknown)} matches no cell "
-                         f"(known {axis}s: {out.listing(_labels(ds, axis))})")
-    try:
-        if any(v is not None for v in keep.values()):
-            ds = ds.include(**keep)
-        if any(v is not None for v in drop.values()):
-            ds = ds.exclude(**drop)
-    except KeyError as exc:  # an unknown source tag
-        raise UsageError(f"{exc.args[0] if exc.args else exc} (see: datakit sources)") from None
-    except (ValueError, TypeError) as exc:
-        raise UsageError(str(exc)) from None
-    return ds
-
-
-def open_dataset(args):
-    """Discover ``args.roots`` and apply the selection options."""
-    from ..dataset import ConflictWarning, Dataset
-
-    for root in args.roots:
-        path = Path(root).expanduser()
-        if not path.exists():
-            raise UsageError(f"experiment folder not found: {root}")
-        if not path.is_dir():
-            raise UsageError(f"not a folder: {root} (give the experiment folder that holds data/)")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConflictWarning)  # reported by inspect / noted below
-        ds = Dataset.from_directory(
-            list(args.roots), prefer_processed=args.prefer_processed,
-            include_task_level=args.task_level, progress=show_progress(args))
-    if len(ds) == 0:  # discovery has warned that nothing was found
-        return ds
-    return apply_filters(ds, args)
-
-
-def selected_conflicts(ds):
-    """Dataset.conflicts restricted to the selected cells and sources."""
-    conflicts = ds.conflicts
-    if len(conflicts) == 0:
-        return conflicts
-    names = [n for n in ds.inventory.index.names if n in conflicts.columns]
-    cells = {tuple(str(k) for k in (key if isinstance(key, tuple) else (key,)))[: len(names)]
-             for key in ds.inventory.index}
-    keys = conflicts[names].astype(str).apply(tuple, axis=1) if names else None
-    keep = conflicts["Source"].astype(str).isin(ds.sources)
-    if keys is not None:
-        keep &= keys.isin(cells)
-    return conflicts[keep.to_numpy()]
-
-
-def _need_cells(ds, what: str) -> None:
-    if len(ds) == 0:
-        raise UsageError(f"nothing to {what}: no cell found or selected")
-    if not ds.sources:
-        raise UsageError(f"nothing to {what}: no source is selected")
-
-
-def _note_conflicts(ds, args) -> None:
-    n = len(selected_conflicts(ds))
-    if n:
-        out.note(f"note: {out.plural(n, 'file')} lost to another file for the same cell and "
-                 f"source; 'datakit inspect {' '.join(map(str, args.roots))}' lists them")
-
-
-def _cell_label(row, names) -> str:
-    return "/".join(str(row[n]) for n in names if n in row and row[n] is not None)
-
-
-def _counts_line(ds) -> str:
-    parts = [out.plural(len(ds.subjects), "subject"), out.plural(len(ds.sessions), "session")]
-    if ds.has_task_level:
-        parts.append(out.plural(len(ds.tasks), "task"))
-    return f"{out.plural(len(ds), 'cell')} ({', '.join(parts)}), {out.plural(len(ds.sources), 'source')}"
-
-
-def _write_report(args, text_for) -> Path | None:
-    """Write the machine-readable report for -o (format from --format or the suffix)."""
-    fmt = out.resolve_output_format(args.format, args.output)
-    return out.emit(text_for(fmt), args.output)
-
-
 # --------------------------------------------------------------------------------------
 # inspect
 
@@ -179,17 +42,17 @@ def cmd_inspect(args) -> int:
         return EXIT_OK
     out.emit(render("table"))
     if args.output is not None:
-        out.note(f"wrote {_write_report(args, render)}")
+        out.note(f"wrote {write_report(args, render)}")
     return EXIT_OK
 
 
 def _inspect_text(ds, coverage, skipped, conflicts, args) -> str:
     shown = coverage.copy()
     shown["coverage"] = [f"{c:.0%}" for c in shown["coverage"]]
-    lines = [f"experiment: {', '.join(str(r) for r in ds.roots)}", _counts_line(ds)]
+    lines = [f"experiment: {', '.join(str(r) for r in ds.roots)}", counts_line(ds)]
     for axis in AXES:
         if axis != "task" or ds.has_task_level:
-            lines.append(f"  {axis}s: {out.listing(_labels(ds, axis))}")
+            lines.append(f"  {axis}s: {out.listing(labels(ds, axis))}")
     lines += ["", out.frame_text(shown, empty="(no source found)")]
     limit = None if args.all else SHOWN
     sections = (
@@ -217,7 +80,7 @@ def _skipped_lines(skipped) -> list[list[str]]:
 def _conflict_lines(conflicts, index_names) -> list[list[str]]:
     entries = []
     for row in out.records(conflicts, index=False):
-        entries.append([f"  {row.get('Source')}  {_cell_label(row, index_names)}: {row.get('reason')}",
+        entries.append([f"  {row.get('Source')}  {cell_label(row, index_names)}: {row.get('reason')}",
                         f"    kept:    {row.get('kept')}", f"    dropped: {row.get('dropped')}"])
     return entries
 
@@ -239,19 +102,9 @@ def _status_table(report, sources):
     return table.astype(int)
 
 
-def _error_lines(report, index_names) -> list[str]:
-    lines = []
-    for row in out.records(report[report["status"] == "error"], index=False):
-        lines.append(f"  {row['Source']}  {_cell_label(row, index_names)}")
-        lines.append(f"    file: {row['path']}")
-        message = out.without_path(row.get("message"), row.get("path"))
-        lines.append(f"    {row.get('error_type') or 'error'}: {out.shorten(message, 200)}")
-    return lines
-
-
 def cmd_validate(args) -> int:
     ds = open_dataset(args)
-    _need_cells(ds, "validate")
+    need_cells(ds, "validate")
     started = time.perf_counter()
     report = ds.validate(progress=show_progress(args), workers=args.workers)
     elapsed = time.perf_counter() - started
@@ -275,19 +128,19 @@ def cmd_validate(args) -> int:
     else:
         out.emit(render("table"))
         if args.output is not None:
-            out.note(f"wrote {_write_report(args, render)}")
-    _note_conflicts(ds, args)
+            out.note(f"wrote {write_report(args, render)}")
+    note_conflicts(ds, args)
     return EXIT_FAILED if n_errors else EXIT_OK
 
 
 def _validate_text(ds, report, elapsed, n_errors, index_names) -> str:
     table = _status_table(report, ds.sources)
     n_ok, n_missing = int(table.loc["total", "ok"]), int(table.loc["total", "missing"])
-    lines = [f"validated {_counts_line(ds)} in {elapsed:.1f} s", "",
+    lines = [f"validated {counts_line(ds)} in {elapsed:.1f} s", "",
              out.frame_text(table), ""]
     if n_errors:
         lines.append(f"{out.plural(n_errors, 'file')} failed to load:")
-        lines += _error_lines(report, index_names)
+        lines += error_lines(report, index_names)
         lines.append("")
         lines.append(f"FAILED: {n_errors} of {n_ok + n_errors} files did not load "
                      f"({n_missing} missing); -o report.csv writes the full report with tracebacks")
@@ -298,14 +151,6 @@ def _validate_text(ds, report, elapsed, n_errors, index_names) -> str:
 
 # --------------------------------------------------------------------------------------
 # build
-
-
-def _size(n_bytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n_bytes < 1024 or unit == "GB":
-            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1024
-    return f"{n_bytes:.1f} TB"  # pragma: no cover
 
 
 def _check_hdf5(hdf_key: str) -> None:
@@ -343,7 +188,7 @@ def cmd_build(args) -> int:
     if fmt == "hdf5":
         _check_hdf5(args.hdf_key)
     ds = open_dataset(args)
-    _need_cells(ds, "build")
+    need_cells(ds, "build")
     started = time.perf_counter()
     errors = None
     if args.strict:
@@ -354,15 +199,15 @@ def cmd_build(args) -> int:
     written = save_frame(df, target, format=fmt, hdf_key=args.hdf_key)
     elapsed = time.perf_counter() - started
     rows, cols = df.shape
-    print(f"wrote {written} ({fmt}, {_size(written.stat().st_size)}) in {elapsed:.1f} s")
-    print(f"  {out.plural(rows, 'row')} x {out.plural(cols, 'column')}: {_counts_line(ds)}")
-    _note_conflicts(ds, args)
+    print(f"wrote {written} ({fmt}, {human_size(written.stat().st_size)}) in {elapsed:.1f} s")
+    print(f"  {out.plural(rows, 'row')} x {out.plural(cols, 'column')}: {counts_line(ds)}")
+    note_conflicts(ds, args)
     if errors is not None:
         failed = errors[errors["status"] == "error"]
         if len(failed):
             lines = [f"{out.plural(len(failed), 'file')} failed to load; "
                      "their cells are empty (NaN) in the saved frame:"]
-            lines += _error_lines(failed, list(ds.inventory.index.names))
+            lines += error_lines(failed, list(ds.inventory.index.names))
             print("\n".join(lines))
             return EXIT_FAILED
     return EXIT_OK
@@ -443,7 +288,7 @@ def cmd_demo(args) -> int:
     print(f"wrote a demo experiment to {root.resolve()} in {elapsed:.1f} s")
     print(f"  {out.plural(len(exp.subjects), 'subject')} x {out.plural(len(exp.sessions), 'session')}"
           f" x {out.plural(len(exp.tasks), 'task')}: {out.plural(len(exp.cells), 'recording')}, "
-          f"{out.plural(len(files), 'file')}, {_size(total)} "
+          f"{out.plural(len(files), 'file')}, {human_size(total)} "
           f"({exp.duration:g} s each, seed {exp.seed})")
     if exp.missing:
         whole = len(exp.missing_cells)
@@ -492,7 +337,7 @@ def cmd_sources(args) -> int:
         return EXIT_OK
     out.emit(render("table"))
     if args.output is not None:
-        out.note(f"wrote {_write_report(args, render)}")
+        out.note(f"wrote {write_report(args, render)}")
     return EXIT_OK
 
 
