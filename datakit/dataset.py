@@ -113,9 +113,11 @@ class Dataset:
                 "no recordings found under " + ", ".join(str(d.root) for d in found)
                 + " (datakit looks for files of registered sources under data/ and processed/)",
                 UserWarning, stacklevel=2)
-        if len(conflicts):
+        # a treadmill CSV beside a dataqueue with encoder packets is expected, not news
+        surprising = int((conflicts["reason"] != "the source's earlier pattern wins").sum())
+        if surprising:
             warnings.warn(
-                f"{len(conflicts)} file(s) lost to another file claiming the same cell and "
+                f"{surprising} file(s) lost to another file claiming the same cell and "
                 "source; see Dataset.conflicts for which file was kept and why",
                 ConflictWarning, stacklevel=2)
         return cls(inventory, sources=sources, roots=[d.root for d in found], settings=settings,

@@ -126,6 +126,15 @@ def device_times(context, role: str) -> np.ndarray | None:
     return frame["time_elapsed_s"].to_numpy()[mask]
 
 
+def payload_numbers(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """Numeric payloads (ImageNumber, nidaq counter) of the chosen dataqueue rows (NaN if not a number)."""
+    if "payload_value" in frame.columns:
+        return frame["payload_value"].to_numpy(dtype=np.float64)[rows]
+    if "payload" not in frame.columns:
+        return np.full(int(np.count_nonzero(rows)), np.nan)
+    return pd.to_numeric(frame["payload"][rows], errors="coerce").to_numpy(dtype=np.float64)
+
+
 def dataqueue_basis(context) -> str | None:
     meta = getattr(context, "dataqueue_meta", None)
     return meta.get("time_basis") if meta else None

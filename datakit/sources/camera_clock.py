@@ -25,8 +25,7 @@ def from_dataqueue(context, role: str, frame_numbers: np.ndarray) -> tuple[np.nd
         return None
     t_rows = frame["time_elapsed_s"].to_numpy()[rows]
     basis = timeline.dataqueue_basis(context)
-    payload = pd.to_numeric(frame["payload"][rows], errors="coerce").to_numpy(dtype=np.float64) \
-        if "payload" in frame.columns else np.full(t_rows.size, np.nan)
+    payload = timeline.payload_numbers(frame, rows)
     n = frame_numbers.size
     if np.isfinite(payload).all() and np.all(np.diff(payload) > 0):
         rel = payload - payload[0]

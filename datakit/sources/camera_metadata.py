@@ -16,39 +16,133 @@ starts at its first frame (``time_basis="camera_sidecar"``).
 """
 from __future__ import annotations
 
+from typing import Optional, Union
+
+import msgspec
 import numpy as np
 import pandas as pd
 
 from .. import timeline
 from . import camera_clock
 from .base import TIMESERIES, DataSource
-from .readers import read_json
+from .readers import check_file, read_json
 from .registry import register_builtin
 
 
-def _frames_and_layout(data, path) -> tuple[list, str, str | None]:
-    if isinstance(data, dict):
-        if isinstance(data.get("frames"), list):
-            return data["frames"], "opencv_mp4", data.get("device")
-        if isinstance(data.get("p0"), list):
-            return data["p0"], "pymmcore_p0", None
-        for key, value in data.items():
-            if isinstance(value, list) and value and isinstance(value[0], dict):
-                return value, f"pymmcore_{key}", None
-        raise ValueError(
-            f"{path}: no frame list found (expected key 'p0' or 'frames'; "
-            f"keys: {list(data)[:10]})")
-    if isinstance(data, list) and (not data or isinstance(data[0], dict)):
-        return data, "list", None
-    raise ValueError(f"{path}: expected a JSON object with frame metadata, got {type(data).__name__}")
+class _Camera(msgspec.Struct):
+    """The Micro-Manager tags datakit uses (everything else in the frame is skipped)."""
+
+    ImageNumber: Union[str, int, float, None] = None
+    ElapsedTime: Union[str, int, float, None] = msgspec.field(default=None, name="ElapsedTime-ms")
+    TimeReceivedByCore: Optional[str] = None
+    Camera: Optional[str] = None
+    Temperature: Union[str, int, float, None] = None
 
 
-def _column(frames, getter) -> list:
-    return [getter(f) for f in frames]
+class _Frame(msgspec.Struct):
+    runner_time_ms: Union[float, int, str, None] = None
+    exposure_ms: Union[float, int, str, None] = None
+    camera_metadata: Optional[_Camera] = None
+
+
+class _Pymmcore(msgspec.Struct):
+    p0: list[_Frame]
+
+
+class _Mp4Frame(msgspec.Struct):
+    index: Union[int, float, str, None] = None
+    device_ts: Optional[str] = None
+
+
+class _Mp4(msgspec.Struct):
+    frames: list[_Mp4Frame]
+    device: Optional[str] = None
+
+
+_DECODERS = (("pymmcore_p0", msgspec.json.Decoder(_Pymmcore)),
+             ("opencv_mp4", msgspec.json.Decoder(_Mp4)))
+
+
+def _decode(path) -> tuple[pd.DataFrame, str, str | None]:
+    """(per-frame table, layout name, device) with only the fields datakit needs."""
+    data = check_file(path).read_bytes()
+    for layout, decoder in _DECODERS:
+        try:
+            doc = decoder.decode(data)
+        except msgspec.ValidationError:
+            continue  # another layout, or odd types: try the next, then the generic path
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"{path}: invalid JSON ({exc})") from None
+        if layout == "opencv_mp4":
+            return _mp4_table(doc.frames), layout, doc.device
+        return _pymmcore_table(doc.p0), layout, None
+    return _generic(read_json(path), path)
 
 
 def _numeric(values) -> np.ndarray:
-    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+    """Numbers or numeric strings -> float64 (anything else -> NaN)."""
+    try:
+        return np.asarray(values, dtype=np.float64)  # fast: numbers, "12.5", None
+    except (TypeError, ValueError):
+        return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _pymmcore_table(frames) -> pd.DataFrame:
+    cams = [f.camera_metadata or _NO_CAMERA for f in frames]
+    table = pd.DataFrame({
+        "image_number": _numeric([c.ImageNumber for c in cams]),
+        "runner_time_ms": _numeric([f.runner_time_ms for f in frames]),
+        "elapsed_time_ms": _numeric([c.ElapsedTime for c in cams]),
+        "time_received": timeline.parse_wall([c.TimeReceivedByCore for c in cams]),
+        "exposure_ms": _numeric([f.exposure_ms for f in frames]),
+        "temperature": _numeric([c.Temperature for c in cams]).astype(np.float32),
+        "camera": pd.Series([c.Camera for c in cams], dtype=object),
+    })
+    return table.dropna(axis=1, how="all")
+
+
+def _mp4_table(frames) -> pd.DataFrame:
+    return pd.DataFrame({
+        "image_number": _numeric([f.index for f in frames]),
+        "time_received": timeline.parse_wall([f.device_ts for f in frames]),
+    }).dropna(axis=1, how="all")
+
+
+_NO_CAMERA = _Camera()
+
+
+def _generic(data, path) -> tuple[pd.DataFrame, str, str | None]:
+    """Any other layout: a list of frame dicts under some key (or at the top level)."""
+    if isinstance(data, dict):
+        frames = next((v for v in data.values() if isinstance(v, list) and v
+                       and isinstance(v[0], dict)), None)
+        if frames is None:
+            raise ValueError(f"{path}: no frame list found (expected key 'p0' or 'frames'; "
+                             f"keys: {list(data)[:10]})")
+    elif isinstance(data, list) and data and all(isinstance(f, dict) for f in data):
+        frames = data
+    else:
+        raise ValueError(f"{path}: expected a JSON object with per-frame metadata")
+    frames = [f for f in frames if isinstance(f, dict)]
+    converted = []
+    for f in frames:
+        cam = f.get("camera_metadata") if isinstance(f.get("camera_metadata"), dict) else {}
+        converted.append(_Frame(
+            runner_time_ms=_plain(f.get("runner_time_ms")), exposure_ms=_plain(f.get("exposure_ms")),
+            camera_metadata=_Camera(
+                ImageNumber=_plain(cam.get("ImageNumber", f.get("index"))),
+                ElapsedTime=_plain(cam.get("ElapsedTime-ms")),
+                TimeReceivedByCore=_text(cam.get("TimeReceivedByCore", f.get("device_ts"))),
+                Camera=_text(cam.get("Camera")), Temperature=_plain(cam.get("Temperature")))))
+    return _pymmcore_table(converted), "generic", None
+
+
+def _plain(value):
+    return value if isinstance(value, (int, float, str)) else None
+
+
+def _text(value):
+    return value if isinstance(value, str) else None
 
 
 class _CameraMetadataSource(DataSource):
@@ -58,13 +152,9 @@ class _CameraMetadataSource(DataSource):
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
-        data = read_json(path)
-        frames, layout, device = _frames_and_layout(data, path)
-        if not frames:
+        table, layout, device = _decode(path)
+        if table.empty:
             raise ValueError(f"{path}: the sidecar lists no frames")
-        if not all(isinstance(f, dict) for f in frames):
-            raise ValueError(f"{path}: frame entries must be JSON objects")
-        table = self._table(frames, layout)
         own_t, own_basis, wall = self._own_clock(table, path)
         numbers = table["image_number"].to_numpy(dtype=np.float64)
         if not np.isfinite(numbers).all():
@@ -86,26 +176,6 @@ class _CameraMetadataSource(DataSource):
         t, table, order_info = timeline.take_monotonic(t, table)
         meta.update(order_info)
         return self.stream(t, table, meta)
-
-    @staticmethod
-    def _table(frames: list, layout: str) -> pd.DataFrame:
-        if layout == "opencv_mp4":
-            return pd.DataFrame({
-                "image_number": _numeric(_column(frames, lambda f: f.get("index"))),
-                "time_received": timeline.parse_wall(_column(frames, lambda f: f.get("device_ts"))),
-            })
-        cams = [f.get("camera_metadata") or {} for f in frames]
-        cams = [c if isinstance(c, dict) else {} for c in cams]
-        table = pd.DataFrame({
-            "image_number": _numeric(_column(cams, lambda c: c.get("ImageNumber"))),
-            "runner_time_ms": _numeric(_column(frames, lambda f: f.get("runner_time_ms"))),
-            "elapsed_time_ms": _numeric(_column(cams, lambda c: c.get("ElapsedTime-ms"))),
-            "time_received": timeline.parse_wall(_column(cams, lambda c: c.get("TimeReceivedByCore"))),
-            "exposure_ms": _numeric(_column(frames, lambda f: f.get("exposure_ms"))),
-            "temperature": _numeric(_column(cams, lambda c: c.get("Temperature"))).astype(np.float32),
-            "camera": pd.Series(_column(cams, lambda c: c.get("Camera")), dtype=object),
-        })
-        return table.dropna(axis=1, how="all")
 
     @staticmethod
     def _own_clock(table: pd.DataFrame, path) -> tuple[np.ndarray, str, np.ndarray | None]:

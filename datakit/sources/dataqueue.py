@@ -29,8 +29,7 @@ class DataqueueSource(DataSource):
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
         settings = context.settings
-        frame = read_csv(path, dtype={"device_id": "category", "payload": object},
-                         low_memory=False)
+        frame = read_csv(path)
         missing = [c for c in REQUIRED if c not in frame.columns]
         if missing:
             raise ValueError(
@@ -73,6 +72,8 @@ class DataqueueSource(DataSource):
         t = qe - zero
         frame["time_elapsed_s"] = t
 
+        if "payload" in frame.columns:  # ImageNumber / nidaq counter as numbers, once
+            frame["payload_value"] = pd.to_numeric(frame["payload"], errors="coerce").astype(np.float64)
         for column in ("packet_ts", "device_ts"):
             if column in frame.columns:
                 parsed = timeline.parse_wall(frame[column])

@@ -95,8 +95,7 @@ def _nidaq_frame_times(context, n_frames: int, ppf: int) -> tuple[np.ndarray, di
     if rows.sum() < 2:
         return None
     times = frame["time_elapsed_s"].to_numpy(dtype=np.float64)[rows]
-    counter = (pd.to_numeric(frame["payload"][rows], errors="coerce").to_numpy(dtype=np.float64)
-               if "payload" in frame.columns else np.full(times.size, np.nan))
+    counter = timeline.payload_numbers(frame, rows)
     if np.isfinite(counter).all() and np.all(np.diff(counter) > 0):
         pulses, how = counter - counter[0], "payload_counter"
     else:

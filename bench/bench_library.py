@@ -1,0 +1,181 @@
+"""Library benchmark: discovery vs a bare scandir walk, materialize throughput, peak memory.
+
+    python bench/bench_library.py [--files 100000] [--sessions 4] [--duration 1200] [--keep DIR]
+
+Prints figures; asserts nothing.  Each measurement runs in a fresh Python process so
+its peak memory (ru_maxrss, plus its worker processes) is its own.  Data come from
+``datakit.demo`` (the same generator the tests and the GUI demo use).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _peak_mb() -> dict:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"peak_rss_mb": round(own, 1), "peak_worker_rss_mb": round(kids, 1)}
+
+
+def bare_walk(root: str) -> int:
+    n, stack = 0, [root]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for entry in it:
+                if entry.is_dir():
+                    stack.append(entry.path)
+                else:
+                    n += 1
+    return n
+
+
+def phase_discovery(root: str, repeats: int = 5) -> dict:
+    import warnings
+
+    import datakit
+    from datakit.discovery import walk
+    from datakit.sources.registry import registered_sources
+
+    registry = registered_sources()
+    bare, walked, full = [], [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        n = bare_walk(root)
+        bare.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        found = walk(root, registry)
+        walked.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = datakit.Dataset.from_directory(root)
+        full.append(time.perf_counter() - t)
+    return {"files": n, "matched": len(found.files), "cells": len(ds),
+            "bare_scandir_s": min(bare), "discovery_walk_s": min(walked),
+            "from_directory_s": min(full), **_peak_mb()}
+
+
+def phase_materialize(root: str, workers: int, parallel: str, repeats: int = 2) -> dict:
+    import datakit
+
+    ds = datakit.Dataset.from_directory(root)
+    paths = {p for col in ds.inventory.columns for p in ds.inventory[col].dropna()}
+    size = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
+    size += sum(f.stat().st_size for p in paths if os.path.isfile(p) and p.endswith("F.npy")
+                for f in Path(p).parent.glob("*.npy") if f.name != "F.npy")
+    best = None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        df = ds.materialize(workers=workers, parallel=parallel, strict=False)
+        elapsed = time.perf_counter() - t
+        best = elapsed if best is None else min(best, elapsed)
+    return {"cells": len(ds), "input_mb": size / 2**20, "seconds": best,
+            "cells_per_s": len(ds) / best, "mb_per_s": size / 2**20 / best,
+            "frame_shape": list(df.shape), **_peak_mb()}
+
+
+def phase_one_session(root: str) -> dict:
+    """The DESIGN goal: one 20-minute session on one core, broken down by source."""
+    import datakit
+    from datakit.engine import MATERIALIZE, iter_loads
+
+    ds = datakit.Dataset.from_directory(root).head(1)
+    task = ds._tasks(MATERIALIZE)[0][0]
+    times = {}
+    t0 = time.perf_counter()
+    last = t0
+    for tag, _, _, exc in iter_loads(task):
+        now = time.perf_counter()
+        times[tag] = round(now - last, 4) if exc is None else f"error: {exc}"
+        last = now
+    total = time.perf_counter() - t0
+    t = time.perf_counter()
+    ds.materialize(workers=1)
+    return {"cell": list(task.key), "load_s": total, "materialize_s": time.perf_counter() - t,
+            "per_source_s": times, **_peak_mb()}
+
+
+def run_phase(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--phase", *args], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--sessions", type=int, default=4, help="20-minute sessions to materialize")
+    parser.add_argument("--duration", type=float, default=1200.0)
+    parser.add_argument("--keep", type=Path, help="reuse/keep generated data in this folder")
+    parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.phase:
+        name, *rest = args.phase
+        if name == "discovery":
+            result = phase_discovery(rest[0])
+        elif name == "materialize":
+            result = phase_materialize(rest[0], int(rest[1]), rest[2])
+        else:
+            result = phase_one_session(rest[0])
+        print(json.dumps(result))
+        return
+
+    from datakit import demo
+    from datakit.engine import default_workers
+
+    base = args.keep or Path(tempfile.mkdtemp(prefix="datakit-bench-"))
+    tree, sessions = base / "tree", base / "sessions"
+    if not tree.exists():
+        t = time.perf_counter()
+        n = demo.generate_file_tree(tree, args.files)
+        print(f"generated {n} files in {time.perf_counter() - t:.1f} s")
+    if not sessions.exists():
+        t = time.perf_counter()
+        demo.generate(sessions, subjects=args.sessions, sessions=1, tasks=("widefield",),
+                      duration=args.duration, missing=False, broken=False)
+        print(f"generated {args.sessions} x {args.duration:.0f} s widefield sessions "
+              f"in {time.perf_counter() - t:.1f} s")
+
+    cores = default_workers()
+    print(f"\nmachine: {cores} cores, Python {sys.version.split()[0]}")
+    d = run_phase(["discovery", str(tree)])
+    print("\n== discovery (best of 5) ==")
+    print(f"  tree: {d['files']:,} files, {d['matched']:,} matched, {d['cells']:,} cells")
+    print(f"  bare os.scandir walk      {d['bare_scandir_s']:.3f} s")
+    print(f"  datakit discovery walk    {d['discovery_walk_s']:.3f} s  "
+          f"({d['discovery_walk_s'] / d['bare_scandir_s']:.2f}x bare)")
+    print(f"  Dataset.from_directory    {d['from_directory_s']:.3f} s  "
+          f"(walk + inventory + treadmill's look into {d['cells'] // 2:,} dataqueues)")
+    print(f"  peak RSS {d['peak_rss_mb']:.0f} MB")
+
+    one = run_phase(["one", str(sessions)])
+    print(f"\n== one {args.duration:.0f}-s session, one core ==")
+    print(f"  loading all sources {one['load_s']:.3f} s; materialize {one['materialize_s']:.3f} s")
+    print("  per source: " + ", ".join(f"{k} {v}" for k, v in one["per_source_s"].items()))
+    print(f"  peak RSS {one['peak_rss_mb']:.0f} MB")
+
+    print(f"\n== materialize {args.sessions} sessions (best of 2) ==")
+    rows = [("workers=1", ["1", "process"])]
+    if cores > 1:
+        rows += [(f"workers={cores} processes", [str(cores), "process"]),
+                 (f"workers={cores} threads", [str(cores), "thread"])]
+    for label, extra in rows:
+        m = run_phase(["materialize", str(sessions), *extra])
+        print(f"  {label:24s} {m['seconds']:.2f} s  {m['cells_per_s']:.2f} cells/s  "
+              f"{m['mb_per_s']:.0f} MB/s of {m['input_mb']:.0f} MB  "
+              f"peak RSS {m['peak_rss_mb']:.0f} MB (+ workers {m['peak_worker_rss_mb']:.0f} MB)")
+    if not args.keep:
+        print(f"\n(data in {base}; pass --keep DIR to reuse it)")
+
+
+if __name__ == "__main__":
+    main()
