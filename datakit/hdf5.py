@@ -49,7 +49,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import orjson
+import msgspec
 import pandas as pd
 
 from . import tagged_json
@@ -244,7 +244,7 @@ def _write_column(writer: _Writer, grp, series: pd.Series, label) -> dict:
     scalar_specs = [_write_scalar_block(writer, grp, f"s{b}", k, vals)
                     for k, (b, vals) in scalars.items()]
     if json_cells:
-        writer.array(grp, "json", np.frombuffer(orjson.dumps(json_cells), np.uint8))
+        writer.array(grp, "json", np.frombuffer(msgspec.json.encode(json_cells), np.uint8))
     return {"encoding": "cells", "dtype": "object" if dtype == object else str(dtype),
             "arrays": array_specs, "scalars": scalar_specs, "json": bool(json_cells)}
 
@@ -483,7 +483,7 @@ def _read_cells(grp, spec: dict, n: int) -> np.ndarray:
                 out[r] = v
     rows = np.flatnonzero(tags == JSON)
     if rows.size:
-        cells = orjson.loads(_leaf(grp, "json").astype(np.uint8).tobytes())
+        cells = msgspec.json.decode(_leaf(grp, "json").astype(np.uint8).tobytes())
         if not isinstance(cells, list) or len(cells) != rows.size:
             raise ValueError("JSON cells do not match the row tags")
         for r, v in zip(rows.tolist(), cells):

@@ -4,7 +4,7 @@ Plain JSON loses types: NaN becomes ``null``, tuples become lists, numpy arrays 
 scalars, ``Timestamp`` and big ints do not exist.  :func:`encode` turns a value into a
 tree of plain JSON types in which every value JSON cannot carry exactly is replaced by a
 *tagged* object ``{"__datakit__": <tag>, ...}``; :func:`decode` turns the tree back into
-values of the same types.  :func:`dumps`/:func:`loads` add the (orjson) text step.
+values of the same types.  :func:`dumps`/:func:`loads` add the (msgspec JSON) text step.
 
 Tags: ``float`` (NaN/inf), ``int`` (outside int64), ``tuple``, ``set``, ``frozenset``,
 ``dict`` (dicts with non-str keys or a key named ``__datakit__``), ``nd`` (numpy array:
@@ -26,7 +26,7 @@ import pathlib
 from typing import Any
 
 import numpy as np
-import orjson
+import msgspec
 import pandas as pd
 
 TAG = "__datakit__"
@@ -36,12 +36,12 @@ _MAX_DEPTH = 200
 
 def dumps(value: Any) -> bytes:
     """UTF-8 JSON text of ``encode(value)``."""
-    return orjson.dumps(encode(value))
+    return msgspec.json.encode(encode(value))
 
 
 def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """Inverse of :func:`dumps`."""
-    return decode(orjson.loads(data))
+    return decode(msgspec.json.decode(data))
 
 
 def encode(value: Any) -> Any:

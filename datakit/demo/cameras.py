@@ -4,7 +4,7 @@ from __future__ import annotations
 import pickle
 
 import numpy as np
-import orjson
+import msgspec
 import pandas as pd
 
 from ._util import atomic_path, smooth_noise, write_bytes
@@ -83,7 +83,7 @@ def _frame_dicts(model, device: str, started_s: float, recv_s: np.ndarray) -> li
 
 def meso_sidecar_bytes(model) -> bytes:
     frames = _frame_dicts(model, "Dhyana", model.started["Dhyana"], model.dhyana["recv_s"])
-    return orjson.dumps({"p0": frames})
+    return msgspec.json.encode({"p0": frames})
 
 
 def pupil_sidecar_bytes(model) -> bytes:
@@ -92,14 +92,14 @@ def pupil_sidecar_bytes(model) -> bytes:
         clock = model.clock
         frames = [{"index": i, "device_ts": ts}
                   for i, ts in enumerate(clock.wall_text(recv).tolist())]
-        return orjson.dumps({
+        return msgspec.json.encode({
             "frame_metadatas": {},
             "device": "ThorCam",
             "started": clock.wall_datetime(model.started["ThorCam"]).isoformat(),
             "stopped": clock.wall_datetime(model.stopped["ThorCam"]).isoformat(),
             "frames": frames,
         })
-    return orjson.dumps({"p0": _frame_dicts(model, "ThorCam", model.started["ThorCam"], recv)})
+    return msgspec.json.encode({"p0": _frame_dicts(model, "ThorCam", model.started["ThorCam"], recv)})
 
 
 def write_meso_sidecar(model, path) -> None:

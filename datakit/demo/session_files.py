@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import numpy as np
-import orjson
+import msgspec
 import pandas as pd
 
 from ._util import make_rng, write_bytes, write_csv, write_text
@@ -201,7 +201,7 @@ def protocol_json(seed: int, subjects, last_sessions: dict, duration: float) -> 
         "DisplayKeys": ["subject", "session", "task", "experimenter", "protocol", "duration",
                         "start_on_trigger", "led_pattern", "XYZ", "weight", "PT_s"],
     }
-    return orjson.dumps(config, option=orjson.OPT_INDENT_2)
+    return msgspec.json.format(msgspec.json.encode(config), indent=2)
 
 
 def write_root_files(root, seed: int, subjects, last_sessions: dict, duration: float):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import orjson
+import msgspec
 import pandas as pd
 
 
@@ -63,11 +63,11 @@ def require_columns(frame: pd.DataFrame, columns, path, what: str) -> None:
 
 
 def read_json(path):
-    """Parse a JSON file with orjson; truncation and garbage give a ValueError naming the file."""
+    """Parse a JSON file (msgspec); truncation and garbage give a ValueError naming the file."""
     path = check_file(path)
     data = path.read_bytes()
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        hint = " (file looks truncated)" if exc.pos >= len(data) - 2 else ""
-        raise ValueError(f"{path}: invalid JSON at byte {exc.pos} of {len(data)}{hint}: {exc.msg}") from None
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError as exc:
+        hint = " (the file looks truncated)" if "truncated" in str(exc) else ""
+        raise ValueError(f"{path}: invalid JSON{hint}: {exc}") from None
