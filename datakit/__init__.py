@@ -15,7 +15,10 @@ import logging
 from .api import inspect_sources, load, load_path
 from .dataset import ConflictWarning, Dataset
 from .errors import Cancelled, LoadError, PickleRefused
+from .io import load_dataset
 from .meta import build_meta, get_version
+from .profile import MaterializedMemoryReport, profile_materialized
+from .shell import open_shell
 from .settings import Devices, Settings, configure, get_settings
 from .sources.base import DataSource, LoadContext, LoadedStream
 from .sources.registry import (
@@ -31,36 +34,7 @@ logger = logging.getLogger("datakit")
 logger.addHandler(logging.NullHandler())
 
 
-def load_dataset(path, *, hdf_key="dataset", allow_pickle=None):
-    """Load a previously materialized dataset (``.pkl``/``.pickle`` or ``.h5``/``.hdf5``).
-
-    Loading a pickle runs code stored in the file: open only files you trust
-    (``allow_pickle=False`` or ``DATAKIT_ALLOW_PICKLE=0`` refuses).  HDF5 never unpickles.
-    """
-    from .io import load_dataset as _load_dataset
-
-    return _load_dataset(path, hdf_key=hdf_key, allow_pickle=allow_pickle)
-
-
-def profile_materialized(target, *, top_n_cells=20, source_path=None):
-    """Build a MaterializedMemoryReport from a DataFrame or a saved file."""
-    from .profile import profile_materialized as _profile
-
-    return _profile(target, top_n_cells=top_n_cells, source_path=source_path)
-
-
-def open_shell(target=None, *, hdf_key="dataset"):
-    """Open an interactive IPython shell pre-loaded with datakit (and ``ds``/``df``)."""
-    from .shell import open_shell as _open_shell
-
-    return _open_shell(target, hdf_key=hdf_key)
-
-
 def __getattr__(name):
-    if name == "MaterializedMemoryReport":
-        from .profile import MaterializedMemoryReport
-
-        return MaterializedMemoryReport
     if name == "__version__":
         return get_version()
     if name == "settings":

@@ -76,7 +76,8 @@ def load_path(tag: str, path, *, allow_pickle=None):
     order = tuple(dependency_order([tag], registry))
     row: dict = {}
     for dep in order:
-        found = path if dep == tag else _find_sibling(path, registry[dep].patterns, task)
+        found = path if dep == tag else _find_sibling(path, registry[dep].patterns,
+                                                      subject, session, task)
         row[dep] = str(found) if found else None
     settings = get_settings()
     settings = settings.replace(allow_pickle=pickle_allowed(
@@ -91,21 +92,38 @@ def load_path(tag: str, path, *, allow_pickle=None):
     raise KeyError(tag)  # pragma: no cover - tag is always in its own order
 
 
-def _find_sibling(path: Path, patterns, task) -> Path | None:
-    """A file next to ``path`` (same folder, parent, or their beh/func) for the same cell."""
+def _find_sibling(path: Path, patterns, subject, session, task) -> Path | None:
+    """Another file of the same cell: beside ``path`` (its folder, the parent folder and
+    their ``beh/``/``func/``), else in the cell's session folder of the experiment the
+    file lives in (``<root>/data/sub-<S>/ses-<N>/``, for files under ``processed/``)."""
     import fnmatch
+
+    names = [p.rsplit("/", 1)[-1] for p in patterns]
+
+    def pick(folder: Path) -> Path | None:
+        try:
+            entries = sorted(os.listdir(folder), reverse=True)  # latest stamp first
+        except OSError:
+            return None
+        for name in entries:
+            if any(fnmatch.fnmatch(name, n) for n in names) and (
+                    task in (None, "task-session") or f"_{task}_" in f"_{name}"):
+                return folder / name
+        return None
 
     folders = []
     for base in (path.parent, path.parent.parent):
         folders += [base, base / "beh", base / "func"]
+    parts = path.resolve().parts
+    for origin in ("processed", "data"):
+        if origin in parts and subject and session:
+            root = Path(*parts[: len(parts) - 1 - parts[::-1].index(origin)])
+            cell_dir = root / "data" / f"sub-{subject}" / session
+            if cell_dir.is_dir():
+                folders += [cell_dir] + sorted(p for p in cell_dir.iterdir() if p.is_dir())
+            break
     for folder in dict.fromkeys(folders):
-        try:
-            names = sorted(os.listdir(folder), reverse=True)
-        except OSError:
-            continue
-        for name in names:
-            if any(fnmatch.fnmatch(name, p.rsplit("/", 1)[-1]) for p in patterns):
-                if task and f"_{task}_" not in f"_{name}" and task != "task-session":
-                    continue
-                return folder / name
+        found = pick(folder)
+        if found is not None:
+            return found
     return None

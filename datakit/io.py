@@ -3,7 +3,7 @@
 - :func:`resolve_format` decides the format from ``format=`` or the suffix, without
   touching the disk (``Dataset.save`` calls it before materializing, so a bad suffix
   fails in a second, not after minutes of loading).
-- :func:`save_frame` writes atomically: a temporary ``.<name>.<random>.datakit-tmp`` file
+- :func:`save_frame` writes atomically: a temporary ``.<name>.<host>-<pid>-<random>.datakit-tmp`` file
   beside the target, flushed and fsynced, then ``os.replace``-d onto the target.  On any
   failure (including Ctrl-C and a full disk) the temporary file is removed and a
   previous file at the target is left as it was.
@@ -17,6 +17,7 @@ import errno
 import os
 import pickle
 import secrets
+import socket
 import time
 from pathlib import Path
 
@@ -28,6 +29,7 @@ FORMATS = {"pickle": "pickle", "pkl": "pickle", "hdf5": "hdf5", "h5": "hdf5"}
 SUFFIXES = {".pkl": "pickle", ".pickle": "pickle", ".h5": "hdf5", ".hdf5": "hdf5"}
 TEMP_SUFFIX = ".datakit-tmp"
 STALE_TEMP_AGE_S = 600.0
+_HOST = "".join(c for c in socket.gethostname() if c.isalnum())[:32] or "host"
 
 
 def resolve_format(path, format: str | None = None) -> str:
@@ -54,12 +56,28 @@ def resolve_format(path, format: str | None = None) -> str:
     )
 
 
+def _writer_gone(name: str) -> bool:
+    """True when a temp file's name says it was written by a dead process on this host."""
+    parts = name[: -len(TEMP_SUFFIX)].rsplit(".", 1)[-1].split("-")
+    if len(parts) != 3 or parts[0] != _HOST:
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, OSError):
+        return False
+    return False
+
+
 def cleanup_stale_temps(folder, *, older_than_s: float = STALE_TEMP_AGE_S) -> list[Path]:
     """Remove ``.*.datakit-tmp`` files in ``folder`` left by a killed earlier save.
 
-    Only files not modified for ``older_than_s`` seconds (default 10 minutes) are
-    removed, so a save still running in another process keeps its file.  Returns the
-    removed paths; files that cannot be removed are left alone.
+    A temporary file whose writer (named in the file: host and process id) no longer
+    runs on this machine is removed at once; any other is removed only when untouched
+    for ``older_than_s`` seconds (default 10 minutes), so a save still running in
+    another process or on another machine keeps its file.  Returns the removed paths;
+    files that cannot be removed are left alone.
     """
     removed = []
     limit = time.time() - older_than_s
@@ -72,7 +90,9 @@ def cleanup_stale_temps(folder, *, older_than_s: float = STALE_TEMP_AGE_S) -> li
         if not (name.startswith(".") and name.endswith(TEMP_SUFFIX)):
             continue
         try:
-            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < limit:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if _writer_gone(name) or entry.stat(follow_symlinks=False).st_mtime < limit:
                 os.unlink(entry.path)
                 removed.append(Path(entry.path))
         except OSError:
@@ -130,7 +150,8 @@ def _write_hdf5(df: pd.DataFrame, tmp: Path, hdf_key: str) -> None:
 def _create_temp(target: Path) -> Path:
     """A new empty file beside ``target`` (mode from the umask, like a normal file)."""
     for _ in range(100):
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+        tmp = target.with_name(
+            f".{target.name}.{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{TEMP_SUFFIX}")
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         except FileExistsError:
