@@ -1,0 +1,67 @@
+"""Every modal dialog of the app, one small function each.
+
+Tests replace these functions (``monkeypatch.setattr(dialogs, "show_error", ...)``) so a
+test never blocks on a dialog; callers always go through the module attribute
+(``dialogs.show_error(...)``), never a ``from dialogs import`` copy.
+"""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+PICKLE_WARNING = (
+    "Opening a pickle file runs code stored in it. Only open files you or a colleague "
+    "you trust wrote. HDF5 files (.h5) are always safe to open.")
+
+
+def show_error(parent, title: str, message: str, details: str | None = None) -> None:
+    """A short message; the traceback (or other long text) under 'Show Details...'."""
+    box = QMessageBox(QMessageBox.Icon.Critical, title, message, QMessageBox.StandardButton.Ok, parent)
+    box.setObjectName("errorDialog")
+    if details:
+        box.setDetailedText(details)
+    box.exec()
+
+
+def show_info(parent, title: str, message: str) -> None:
+    QMessageBox.information(parent, title, message)
+
+
+def ask_directory(parent, start: str = "") -> str | None:
+    """An experiment folder to open, or None."""
+    path = QFileDialog.getExistingDirectory(parent, "Open experiment folder", start)
+    return path or None
+
+
+def ask_save_frame_path(parent, start: str = "") -> str | None:
+    """Where to save the materialized frame; the suffix picks pickle or HDF5."""
+    path, chosen = QFileDialog.getSaveFileName(
+        parent, "Save materialized dataset", start,
+        "HDF5 (*.h5 *.hdf5);;Pickle (*.pkl *.pickle)")
+    if not path:
+        return None
+    if "." not in path.rsplit("/", 1)[-1]:
+        path += ".pkl" if chosen.startswith("Pickle") else ".h5"
+    return path
+
+
+def ask_open_frame_path(parent, start: str = "") -> str | None:
+    """A saved dataset (.h5/.pkl) to open, or None."""
+    path, _ = QFileDialog.getOpenFileName(
+        parent, "Open saved dataset", start,
+        "Saved datasets (*.h5 *.hdf5 *.pkl *.pickle);;All files (*)")
+    return path or None
+
+
+def confirm_pickle(parent, path: str) -> bool:
+    """Ask before unpickling ``path`` (it can run code)."""
+    answer = QMessageBox.warning(
+        parent, "Open a pickle file?", f"{path}\n\n{PICKLE_WARNING}",
+        QMessageBox.StandardButton.Open | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel)
+    return answer == QMessageBox.StandardButton.Open
+
+
+def ask_export_path(parent, title: str, start: str, file_filter: str) -> str | None:
+    """A file to export a figure or table to, or None."""
+    path, _ = QFileDialog.getSaveFileName(parent, title, start, file_filter)
+    return path or None

@@ -1,0 +1,195 @@
+"""AppState: the one place the GUI keeps what it knows; widgets listen to its signals.
+
+It holds the discovered Dataset, the filter selection (and the filtered Dataset it
+gives), the accumulated validation report, the coverage matrix built from those three,
+the selected cell, the selected cell's loaded streams and the last materialized frame.
+Setters emit past-tense signals; nothing here does I/O (jobs hand results in).
+"""
+from __future__ import annotations
+
+import pandas as pd
+from PySide6.QtCore import QObject, Signal
+
+from . import coverage as cov
+from .filters import AXES, AxisFilter, FilterSpec
+
+REPORT_KEY = ["Subject", "Session", "Task", "Source"]
+
+
+class AppState(QObject):
+    dataset_changed = Signal()
+    filters_changed = Signal()
+    report_changed = Signal()
+    coverage_changed = Signal()
+    selection_changed = Signal()
+    cell_loading = Signal(tuple)
+    cell_loaded = Signal()
+    frame_changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.dataset = None              # the full discovered Dataset
+        self.sizes: dict[str, int] = {}  # path -> bytes, measured by the discovery job
+        self.filters = FilterSpec()
+        self.filtered = None             # filters applied to dataset
+        self.filter_error: str | None = None
+        self.report = pd.DataFrame()     # validate()-style rows, latest result per (cell, source)
+        self.coverage: cov.Coverage | None = None
+        self.selection: tuple | None = None     # cell key
+        self.selected_source: str | None = None
+        self.cell_key: tuple | None = None      # the cell whose streams are loaded
+        self.cell_frame: pd.DataFrame | None = None
+        self.cell_errors: pd.DataFrame | None = None
+        self.cell_streams = None                # streams.CellStreams of the loaded cell
+        self.frame: pd.DataFrame | None = None  # last materialized frame
+        self.frame_errors: pd.DataFrame | None = None
+
+    # dataset ----------------------------------------------------------------------
+
+    @property
+    def roots(self) -> list[str]:
+        return [str(r) for r in self.dataset.roots] if self.dataset is not None else []
+
+    def universe(self, axis: str) -> list[str]:
+        """Every value of ``axis`` in the full dataset (what the filter lists show)."""
+        ds = self.dataset
+        if ds is None:
+            return []
+        if axis == "subject":
+            return ds.subjects
+        if axis == "session":
+            return ds.sessions
+        if axis == "task":
+            return ds.tasks
+        return list(ds.sources)
+
+    def set_dataset(self, dataset, sizes: dict | None = None) -> None:
+        """A new discovery result; filters keep what still exists, reports for unchanged files stay."""
+        self.dataset = dataset
+        self.sizes = dict(sizes or {})
+        self.filters = self.filters.pruned({a: self.universe(a) for a in AXES})
+        self._refilter()
+        if self.selection is not None and self.coverage is not None \
+                and self.coverage.row_of(self.selection) < 0:
+            self.selection = None
+            self.selected_source = None
+        if self.cell_key is not None and (self.coverage is None or self.coverage.row_of(self.cell_key) < 0):
+            self.cell_key = self.cell_frame = self.cell_errors = self.cell_streams = None
+        self.dataset_changed.emit()
+        self.filters_changed.emit()
+        self.coverage_changed.emit()
+        self.selection_changed.emit()
+
+    def clear(self) -> None:
+        self.dataset = None
+        self.sizes = {}
+        self.filters = FilterSpec()
+        self.filtered = None
+        self.report = pd.DataFrame()
+        self.coverage = None
+        self.selection = self.selected_source = None
+        self.cell_key = self.cell_frame = self.cell_errors = self.cell_streams = None
+        self.dataset_changed.emit()
+        self.filters_changed.emit()
+        self.report_changed.emit()
+        self.coverage_changed.emit()
+        self.selection_changed.emit()
+        self.cell_loaded.emit()
+
+    # filters ----------------------------------------------------------------------
+
+    def set_filters(self, spec: FilterSpec) -> None:
+        if spec == self.filters:
+            return
+        self.filters = spec
+        self._refilter()
+        self.filters_changed.emit()
+        self.coverage_changed.emit()
+
+    def set_axis(self, axis: str, value: AxisFilter) -> None:
+        self.set_filters(self.filters.with_axis(axis, value))
+
+    def set_axis_mode(self, axis: str, mode: str) -> None:
+        self.set_filters(self.filters.with_mode(axis, mode, self.universe(axis)))
+
+    def reset_filters(self) -> None:
+        self.set_filters(FilterSpec())
+
+    def expression(self) -> str:
+        return self.filters.expression("ds")
+
+    def _refilter(self) -> None:
+        self.filter_error = None
+        if self.dataset is None:
+            self.filtered = None
+            self.coverage = None
+            return
+        try:
+            self.filtered = self.filters.apply(self.dataset)
+        except (KeyError, ValueError, TypeError) as exc:   # e.g. a source no longer registered
+            self.filter_error = str(exc)
+            self.filtered = self.dataset
+        self._recover()
+
+    def _recover(self) -> None:
+        self.coverage = cov.build(self.dataset, self.filtered, self.report)
+
+    def cell_included(self, key) -> bool:
+        if self.coverage is None:
+            return False
+        row = self.coverage.row_of(key)
+        return row >= 0 and bool(self.coverage.row_counts["included_cells"].iloc[row])
+
+    # reports ----------------------------------------------------------------------
+
+    def merge_report(self, report: pd.DataFrame) -> None:
+        """Add validate()-style rows; a newer row replaces the older one for its (cell, source)."""
+        if report is None or not len(report):
+            return
+        report = report.copy()
+        if "Task" not in report.columns:
+            report.insert(2, "Task", None)
+        merged = pd.concat([self.report, report], ignore_index=True) if len(self.report) else report
+        key = [c for c in REPORT_KEY if c in merged.columns]
+        merged = merged.drop_duplicates(subset=key, keep="last").reset_index(drop=True)
+        self.report = merged.astype(object)
+        if self.dataset is not None:
+            self._recover()
+        self.report_changed.emit()
+        self.coverage_changed.emit()
+
+    def clear_report(self) -> None:
+        self.report = pd.DataFrame()
+        if self.dataset is not None:
+            self._recover()
+        self.report_changed.emit()
+        self.coverage_changed.emit()
+
+    # selection --------------------------------------------------------------------
+
+    def select_cell(self, key, source: str | None = None) -> None:
+        key = tuple(map(str, key)) if key is not None else None
+        if key == self.selection and source == self.selected_source:
+            return
+        self.selection = key
+        self.selected_source = source
+        self.selection_changed.emit()
+
+    def begin_cell_load(self, key) -> None:
+        self.cell_loading.emit(tuple(map(str, key)))
+
+    def set_cell_frame(self, key, frame: pd.DataFrame | None, errors: pd.DataFrame | None = None,
+                       streams=None) -> None:
+        """The selected cell's one-row frame, its load report and what the plot draws."""
+        self.cell_key = tuple(map(str, key)) if key is not None else None
+        self.cell_frame = frame
+        self.cell_errors = errors
+        self.cell_streams = streams
+        self.cell_loaded.emit()
+
+    # materialized frame -----------------------------------------------------------
+
+    def set_frame(self, frame: pd.DataFrame | None, errors: pd.DataFrame | None = None) -> None:
+        self.frame = frame
+        self.frame_errors = errors
+        self.frame_changed.emit()
