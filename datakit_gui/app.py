@@ -1,0 +1,61 @@
+"""``datakit-gui``: parse the command line, create the QApplication and the main window."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="datakit-gui",
+        description="Browse an experiment's recordings: coverage, filters, validation, "
+                    "loading, plots and an IPython console.")
+    parser.add_argument("roots", nargs="*", metavar="ROOT",
+                        help="experiment folder(s) to open (each holding data/ and processed/)")
+    parser.add_argument("--demo", action="store_true",
+                        help="write the demo experiment into the cache folder (once) and open it")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes for loading (default: one per CPU core)")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    return parser.parse_args(argv)
+
+
+def configure_pyqtgraph() -> None:
+    import pyqtgraph as pg
+
+    pg.setConfigOptions(background="w", foreground=(40, 40, 40), antialias=False,
+                        imageAxisOrder="row-major")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.version:
+        import datakit
+
+        print(f"datakit-gui {datakit.get_version()}")
+        return 0
+    if args.workers is not None and args.workers < 1:
+        print("datakit-gui: --workers must be at least 1", file=sys.stderr)
+        return 2
+    os.environ.setdefault("QT_API", "pyside6")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("datakit-gui")
+    app.setOrganizationName("datakit")
+    app.setApplicationDisplayName("datakit")
+    configure_pyqtgraph()
+    from .main_window import MainWindow
+
+    window = MainWindow(workers=args.workers)
+    window.show()
+    if args.demo:
+        window.commands.open_demo()
+    elif args.roots:
+        window.open_roots(args.roots)
+    return app.exec()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,284 @@
+"""Commands: what the actions do (open, refresh, validate, materialize, save, load a cell).
+
+Each command gathers what it needs from AppState in the GUI thread, runs the library
+call through the JobRunner (worker thread + the engine's process pool) and hands the
+result back to AppState.  No widget is touched from a job.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import datakit
+from PySide6.QtCore import QObject, Signal
+
+from . import dialogs
+from .coverage import cell_label
+from .jobs import CELL, MAIN, JobBusy
+from .streams import extract
+
+
+def explain(exc: BaseException) -> str:
+    """A short message for a failed job that says what to do next."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, FileNotFoundError):
+        return f"{text}\n\nCheck the path, or open another folder (File > Open Folder, Ctrl+O)."
+    if isinstance(exc, PermissionError):
+        return f"{text}\n\nYou do not have permission: choose a folder you can read/write."
+    if isinstance(exc, datakit.LoadError):
+        return f"{text}\n\nThe report table lists every failed file; fix or exclude it and retry."
+    if isinstance(exc, OSError):
+        return f"{text}\n\nCheck the disk (space, permissions) and try again."
+    if isinstance(exc, (ValueError, KeyError, TypeError)):
+        return f"{type(exc).__name__}: {text}"
+    return f"Unexpected error ({type(exc).__name__}): {text}\n\nDetails below; please report it."
+
+
+def _stat_sizes(dataset, ctx) -> dict[str, int]:
+    """File sizes of every inventory path (in the discovery job; os.stat frees the GIL)."""
+    import os
+
+    inventory = dataset.inventory
+    paths = [p for p in inventory.to_numpy(dtype=object).ravel() if isinstance(p, str)]
+    sizes: dict[str, int] = {}
+    for i, path in enumerate(paths):
+        if i % 2000 == 0:
+            ctx.check_cancel()
+            ctx.progress(i, len(paths), "measuring file sizes")
+        try:
+            sizes[path] = os.stat(path).st_size
+        except OSError:
+            continue
+    return sizes
+
+
+class Commands(QObject):
+    message = Signal(str)        # a one-line status message for the status bar
+    opened = Signal(list)        # roots opened
+
+    def __init__(self, window, state, jobs, prefs):
+        super().__init__(window)
+        self.window = window
+        self.state = state
+        self.jobs = jobs
+        self.prefs = prefs
+        self._pending_cell = None
+        state.selection_changed.connect(self._selection_changed)
+
+    # helpers ----------------------------------------------------------------------
+
+    def _submit(self, name, fn, on_result, *, lane=MAIN) -> bool:
+        try:
+            self.jobs.submit(name, fn, lane=lane, on_result=on_result,
+                             on_error=lambda exc, tb: self._failed(name, exc, tb))
+        except JobBusy as exc:
+            self.message.emit(str(exc))
+            return False
+        return True
+
+    def _failed(self, name: str, exc: BaseException, tb: str) -> None:
+        self.message.emit(f"{name} failed: {exc}")
+        dialogs.show_error(self.window, f"{name} failed", explain(exc), tb)
+
+    # open / refresh ---------------------------------------------------------------
+
+    def ask_open(self) -> None:
+        path = dialogs.ask_directory(self.window, self.prefs.last_folder())
+        if path:
+            self.open_roots([path])
+
+    def open_roots(self, roots) -> bool:
+        roots = [str(Path(r).expanduser()) for r in roots]
+        if not roots:
+            return False
+
+        def discover(ctx):
+            ctx.progress(0, 0, "scanning " + ", ".join(Path(r).name for r in roots))
+            dataset = datakit.Dataset.from_directory(roots, progress=ctx.progress, cancel=ctx.cancel)
+            return dataset, _stat_sizes(dataset, ctx)
+
+        def done(result):
+            dataset, sizes = result
+            self.state.set_dataset(dataset, sizes)
+            self.prefs.add_recent([str(r) for r in dataset.roots])
+            self.opened.emit([str(r) for r in dataset.roots])
+            self.message.emit(self._summary(dataset))
+
+        return self._submit("Discovery", discover, done)
+
+    def _summary(self, dataset) -> str:
+        text = (f"{len(dataset)} cells, {len(dataset.sources)} sources found in "
+                + ", ".join(str(r) for r in dataset.roots))
+        if not len(dataset):
+            text = ("No recordings found: datakit looks for the files of known sources under "
+                    "data/ and processed/ of the folder you open.")
+        extra = []
+        if len(dataset.skipped):
+            extra.append(f"{len(dataset.skipped)} files skipped")
+        if len(dataset.conflicts):
+            extra.append(f"{len(dataset.conflicts)} duplicate files ignored")
+        return text + (f" ({', '.join(extra)}; see ds.skipped / ds.conflicts in the console)"
+                       if extra else "")
+
+    def refresh(self) -> None:
+        if self.state.roots:
+            self.open_roots(self.state.roots)
+
+    def open_demo(self, root=None, **settings) -> bool:
+        from .demo_cache import ensure_demo
+
+        def write(ctx):
+            return str(ensure_demo(root, progress=ctx.progress, cancel=ctx.cancel, **settings))
+
+        def done(path):
+            self.open_roots([path])
+
+        return self._submit("Writing the demo experiment", write, done)
+
+    # validate / materialize / save ------------------------------------------------
+
+    def _need_dataset(self) -> bool:
+        if self.state.filtered is None:
+            self.message.emit("Open an experiment folder first (Ctrl+O).")
+            return False
+        if not len(self.state.filtered):
+            self.message.emit("No cell passes the current filters: nothing to do.")
+            return False
+        return True
+
+    def validate(self) -> bool:
+        if not self._need_dataset():
+            return False
+        dataset = self.state.filtered
+
+        def run(ctx):
+            return dataset.validate(progress=ctx.progress, cancel=ctx.cancel, executor=ctx.executor)
+
+        def done(report):
+            self.state.merge_report(report)
+            counts = report["status"].value_counts()
+            self.message.emit(f"Validated {len(report)} (cell, source) pairs: "
+                              f"{counts.get('error', 0)} errors, {counts.get('missing', 0)} missing, "
+                              f"{counts.get('ok', 0)} ok")
+
+        return self._submit("Validate", run, done)
+
+    def materialize(self) -> bool:
+        if not self._need_dataset():
+            return False
+        dataset = self.state.filtered
+
+        def run(ctx):
+            return dataset.materialize(strict=False, return_errors=True, progress=ctx.progress,
+                                       cancel=ctx.cancel, executor=ctx.executor)
+
+        def done(result):
+            frame, errors = result
+            self.state.set_frame(frame, errors)
+            self.state.merge_report(errors)
+            failed = int((errors["status"] == "error").sum()) if len(errors) else 0
+            self.message.emit(f"Materialized {frame.shape[0]} cells x {frame.shape[1]} columns"
+                              + (f"; {failed} files failed (left empty, see the report)" if failed else "")
+                              + ". Save it (Ctrl+S) or use df in the console.")
+
+        return self._submit("Materialize", run, done)
+
+    def save(self, path: str | None = None) -> bool:
+        frame = self.state.frame
+        if frame is None:
+            dialogs.show_info(self.window, "Nothing to save",
+                              "Nothing has been materialized yet. Run Materialize (Ctrl+M) on the "
+                              "current selection first, then save.")
+            return False
+        from datakit.io import resolve_format, save_frame
+
+        folder = self.state.roots[0] if self.state.roots else ""
+        path = path or dialogs.ask_save_frame_path(self.window, str(Path(folder) / "dataset.h5"))
+        if not path:
+            return False
+        try:
+            fmt = resolve_format(path)
+        except ValueError as exc:
+            dialogs.show_error(self.window, "Cannot save there", str(exc))
+            return False
+
+        def run(ctx):
+            ctx.progress(0, 0, f"writing {Path(path).name} ({fmt})")
+            return save_frame(frame, path, format=fmt)
+
+        def done(written):
+            self.message.emit(f"Saved {frame.shape[0]} cells to {written} ({fmt})")
+
+        return self._submit(f"Save {Path(path).name}", run, done)
+
+    def open_saved(self, path: str | None = None) -> bool:
+        """Load a saved frame as ``df`` (asks before unpickling)."""
+        path = path or dialogs.ask_open_frame_path(self.window, self.prefs.last_folder())
+        if not path:
+            return False
+        allow_pickle = False
+        if Path(path).suffix.lower() in (".pkl", ".pickle"):
+            if not dialogs.confirm_pickle(self.window, path):
+                return False
+            allow_pickle = True
+
+        def run(ctx):
+            future = ctx.executor.submit(datakit.load_dataset, path, allow_pickle=allow_pickle)
+            return future.result()
+
+        def done(frame):
+            self.state.set_frame(frame, None)
+            self.message.emit(f"Loaded {frame.shape[0]} cells x {frame.shape[1]} columns from {path} "
+                              "as df (console)")
+
+        return self._submit(f"Open {Path(path).name}", run, done)
+
+    def cancel(self) -> None:
+        if self.jobs.busy(MAIN):
+            self.message.emit("Cancelling…")
+        self.jobs.cancel(MAIN)
+
+    # the selected cell ------------------------------------------------------------
+
+    def _selection_changed(self) -> None:
+        key = self.state.selection
+        if key is None or key == self._pending_cell or \
+                (key == self.state.cell_key and self.state.cell_frame is not None):
+            return
+        self.load_cell(key)
+
+    def load_cell(self, key) -> bool:
+        state = self.state
+        if state.dataset is None:
+            return False
+        key = tuple(map(str, key))
+        dataset = state.filtered if state.cell_included(key) else state.dataset
+        frame = state.frame
+        reuse = (frame is not None and len(frame) and key in frame.index
+                 and set(frame.attrs.get("datakit_sources", ())) >= set(dataset.sources))
+        self._pending_cell = key
+        state.begin_cell_load(key)
+
+        def run(ctx):
+            if reuse:
+                row, errors = frame.loc[[key]], None
+            else:
+                one = dataset.select(*key)
+                row, errors = one.materialize(strict=False, return_errors=True, cancel=ctx.cancel,
+                                              executor=ctx.executor)
+            return row, errors, extract(row.iloc[0], key, errors)
+
+        def done(result):
+            row, errors, streams = result
+            self._pending_cell = None
+            if errors is not None and len(errors):
+                state.merge_report(errors)
+            state.set_cell_frame(key, row, errors, streams)
+
+        def failed(exc, tb):
+            self._pending_cell = None
+            state.set_cell_frame(key, None)
+            self._failed(f"Loading {cell_label(key)}", exc, tb)
+
+        self.jobs.submit(f"Load {cell_label(key)}", run, lane=CELL, on_result=done, on_error=failed,
+                         on_cancelled=lambda: setattr(self, "_pending_cell", None))
+        return True

@@ -1,0 +1,1 @@
+"""The panels of the main window; each listens to AppState and never calls another panel."""

@@ -1,0 +1,316 @@
+"""The coverage heatmap: one row per cell, one column per source, coloured by status.
+
+An ``ImageItem`` of RGB pixels over the coverage codes.  When more rows are in view than
+pixels, rows are reduced in blocks keeping the most serious status of each block, so a
+single error or missing file stays visible in the overview.  Mouse wheel scrolls,
+Ctrl+wheel (or +/-) zooms, the scroll bar pans; hovering shows the file, its size and
+any error; clicking selects the cell (and source) in AppState.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QCursor, QPen
+from PySide6.QtWidgets import (QGraphicsRectItem, QHBoxLayout, QLabel, QScrollBar, QToolButton,
+                               QToolTip, QVBoxLayout, QWidget)
+
+from superqt.utils import QFlowLayout
+
+from .. import coverage as cov
+from ..icons import swatch
+from .heatmap_axes import CellAxis, SourceAxis
+
+LEGEND_ORDER = (cov.OK, cov.PRESENT, cov.MISSING, cov.ERROR, cov.EXCLUDED)
+
+
+def human_size(n) -> str:
+    if n is None:
+        return "size unknown"
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{int(size)} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} bytes"  # pragma: no cover
+
+
+class RowViewBox(pg.ViewBox):
+    """Wheel scrolls rows; Ctrl+wheel zooms (like a long table)."""
+
+    def wheelEvent(self, ev, axis=None):
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev, axis=1)
+            return
+        (_, _), (y0, y1) = self.viewRange()
+        step = max(1.0, (y1 - y0) * 0.1)
+        self.translateBy(y=-np.sign(ev.delta()) * step)
+        ev.accept()
+
+
+class CoverageHeatmap(QWidget):
+    cell_clicked = Signal(tuple, str)
+
+    def __init__(self, state, parent=None):
+        super().__init__(parent)
+        self.setObjectName("coverageHeatmap")
+        self.state = state
+        self.coverage: cov.Coverage | None = None
+        self._lut = cov.lookup_table()
+        self._factor = 0
+        self._syncing = False
+
+        self.legend_labels: dict[int, QLabel] = {}
+        legend = QFlowLayout()     # wraps, so the legend never forces the panel wider
+        legend.setContentsMargins(6, 2, 6, 2)
+        for code in LEGEND_ORDER:
+            item = QWidget()
+            row = QHBoxLayout(item)
+            row.setContentsMargins(0, 0, 8, 0)
+            row.setSpacing(4)
+            icon = QLabel()
+            icon.setPixmap(swatch(code))
+            text = QLabel(cov.LABELS[code])
+            item.setToolTip(f"Colour of a (cell, source) that is {cov.LABELS[code]}")
+            self.legend_labels[code] = text
+            row.addWidget(icon)
+            row.addWidget(text)
+            legend.addWidget(item)
+        self.fit_button = QToolButton(text="Show all cells")
+        self.fit_button.setToolTip("Zoom out to every cell (Ctrl+0)")
+        self.fit_button.clicked.connect(self.fit_all)
+        legend.addWidget(self.fit_button)
+
+        self.cell_axis = CellAxis()
+        self.source_axis = SourceAxis()
+        self.view_box = RowViewBox(enableMenu=False)
+        self.view_box.invertY(True)
+        self.view_box.setMouseEnabled(x=False, y=True)
+        self.view_box.setDefaultPadding(0.0)
+        self.plot = pg.PlotItem(viewBox=self.view_box,
+                                axisItems={"left": self.cell_axis, "top": self.source_axis})
+        self.plot.hideAxis("bottom")
+        self.plot.showAxis("top")
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.plot.addItem(self.image)
+        self.separators = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen(60, 60, 60, 200, width=1))
+        self.columns = pg.PlotCurveItem(connect="pairs", pen=pg.mkPen("w", width=2))
+        self.plot.addItem(self.columns)
+        self.plot.addItem(self.separators)
+        self.highlight = QGraphicsRectItem()
+        pen = QPen(QColor(20, 20, 20), 2)
+        pen.setCosmetic(True)
+        self.highlight.setPen(pen)
+        self.highlight.setZValue(10)
+        self.highlight.hide()
+        self.view_box.addItem(self.highlight, ignoreBounds=True)
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setObjectName("coverageHeatmapView")
+        self.graphics.addItem(self.plot)
+        self.scrollbar = QScrollBar(Qt.Orientation.Vertical)
+        self.scrollbar.valueChanged.connect(self._scrolled)
+        self.info = QLabel("Open an experiment folder to see its coverage.")
+        self.info.setObjectName("heatmapInfo")
+        self.info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.info.setMinimumWidth(10)
+        self.info.setWordWrap(True)
+
+        middle = QHBoxLayout()
+        middle.setContentsMargins(0, 0, 0, 0)
+        middle.addWidget(self.graphics, 1)
+        middle.addWidget(self.scrollbar)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(legend)
+        layout.addLayout(middle, 1)
+        layout.addWidget(self.info)
+
+        self.view_box.sigYRangeChanged.connect(self._range_changed)
+        self.view_box.sigResized.connect(self._range_changed)
+        self._hover_proxy = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30,
+                                           slot=self._hovered)
+        self.graphics.scene().sigMouseClicked.connect(self._clicked)
+        state.coverage_changed.connect(self._coverage_changed)
+        state.selection_changed.connect(self._show_selection)
+
+    # content ----------------------------------------------------------------------
+
+    def _coverage_changed(self) -> None:
+        self.set_coverage(self.state.coverage)
+
+    def set_coverage(self, coverage: cov.Coverage | None) -> None:
+        previous = self.coverage
+        self.coverage = coverage
+        same_cells = (previous is not None and coverage is not None
+                      and previous.n_cells == coverage.n_cells and previous.sources == coverage.sources
+                      and previous.index.equals(coverage.index))
+        if coverage is None or coverage.n_cells == 0 or not coverage.sources:
+            self.image.clear()
+            self.separators.setData([], [])
+            self.columns.setData([], [])
+            self.cell_axis.set_keys([])
+            self.source_axis.set_names([])
+            self.highlight.hide()
+            self._update_legend()
+            self.info.setText("No cells found." if coverage is not None else
+                              "Open an experiment folder to see its coverage.")
+            return
+        n, m = coverage.codes.shape
+        if not same_cells:
+            self.cell_axis.set_keys(coverage.keys)
+            self.source_axis.set_names(coverage.sources)
+            bounds = self.cell_axis.group_bounds(1)
+            self.separators.setData(np.tile([0.0, float(m)], len(bounds)), np.repeat(bounds, 2))
+            xs = np.arange(1, m, dtype=float)
+            self.columns.setData(np.repeat(xs, 2), np.tile([0.0, float(n)], len(xs)))
+            self.view_box.setLimits(xMin=0, xMax=m, yMin=0, yMax=n, minXRange=m, maxXRange=m,
+                                    minYRange=min(n, 3), maxYRange=n)
+            self._factor = 0
+            self.view_box.setRange(xRange=(0, m), yRange=(0, n), padding=0)
+        self._draw_image(force=True)
+        self._update_legend()
+        self._show_selection()
+        if not same_cells:
+            self.info.setText(f"{n} cells x {m} sources. Hover for details, click to plot a cell; "
+                              "wheel scrolls, Ctrl+wheel zooms.")
+
+    def _draw_image(self, force: bool = False) -> None:
+        coverage = self.coverage
+        if coverage is None or not coverage.n_cells:
+            return
+        n, m = coverage.codes.shape
+        (_, _), (y0, y1) = self.view_box.viewRange()
+        height = max(1.0, self.view_box.height())
+        factor = max(1, int(math.ceil((y1 - y0) / height)))
+        if not force and factor == self._factor:
+            return
+        self._factor = factor
+        reduced = cov.block_worst(coverage.codes, factor)
+        self.image.setImage(self._lut[reduced], levels=(0, 255), autoLevels=False)
+        self.image.setRect(QRectF(0, 0, m, reduced.shape[0] * factor))
+
+    def _update_legend(self) -> None:
+        counts = {code: 0 for code in LEGEND_ORDER}
+        if self.coverage is not None and self.coverage.codes.size:
+            values, numbers = np.unique(self.coverage.codes, return_counts=True)
+            counts.update({int(v): int(c) for v, c in zip(values, numbers)})
+        for code, label in self.legend_labels.items():
+            label.setText(f"{cov.LABELS[code]} ({counts[code]})")
+
+    def source_counts(self):
+        """Per-source counts of what is drawn (for tests and the status line)."""
+        return self.coverage.source_counts() if self.coverage is not None else None
+
+    # view -------------------------------------------------------------------------
+
+    def fit_all(self) -> None:
+        if self.coverage is not None and self.coverage.n_cells:
+            self.view_box.setRange(yRange=(0, self.coverage.n_cells), padding=0)
+
+    def zoom(self, factor: float) -> None:
+        self.view_box.scaleBy(y=factor)
+
+    def scroll_to_row(self, row: int) -> None:
+        (_, _), (y0, y1) = self.view_box.viewRange()
+        if y0 <= row and row + 1 <= y1:
+            return
+        span = y1 - y0
+        top = min(max(0.0, row + 0.5 - span / 2), max(0.0, self.coverage.n_cells - span))
+        self.view_box.setRange(yRange=(top, top + span), padding=0)
+
+    def _range_changed(self, *args) -> None:
+        self._draw_image()
+        if self.coverage is None or self._syncing:
+            return
+        (_, _), (y0, y1) = self.view_box.viewRange()
+        n = self.coverage.n_cells
+        span = max(1, int(round(y1 - y0)))
+        self._syncing = True
+        self.scrollbar.setRange(0, max(0, n - span))
+        self.scrollbar.setPageStep(span)
+        self.scrollbar.setSingleStep(max(1, span // 10))
+        self.scrollbar.setValue(int(round(y0)))
+        self._syncing = False
+
+    def _scrolled(self, value: int) -> None:
+        if self._syncing or self.coverage is None:
+            return
+        (_, _), (y0, y1) = self.view_box.viewRange()
+        self._syncing = True
+        self.view_box.setRange(yRange=(value, value + (y1 - y0)), padding=0)
+        self._syncing = False
+
+    def keyPressEvent(self, event):
+        if event.key() in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom(0.5)
+        elif event.key() == Qt.Key.Key_Minus:
+            self.zoom(2.0)
+        else:
+            super().keyPressEvent(event)
+
+    # mouse ------------------------------------------------------------------------
+
+    def cell_at(self, scene_pos) -> tuple[int, int] | None:
+        """(row, column) under a scene position, or None."""
+        if self.coverage is None or not self.coverage.n_cells:
+            return None
+        if not self.view_box.sceneBoundingRect().contains(scene_pos):
+            return None
+        point = self.view_box.mapSceneToView(scene_pos)
+        row, col = int(np.floor(point.y())), int(np.floor(point.x()))
+        n, m = self.coverage.codes.shape
+        if 0 <= row < n and 0 <= col < m:
+            return row, col
+        return None
+
+    def describe(self, row: int, col: int) -> str:
+        info = self.coverage.status_at(row, col)
+        lines = [f"{cov.cell_label(info['cell'])}  —  {info['source']}: {info['status']}"]
+        if info["path"]:
+            lines.append(f"{info['path']}  ({human_size(self.state.sizes.get(info['path']))})")
+        elif info["code"] == cov.MISSING:
+            lines.append("no file found for this source")
+        if info["message"]:
+            prefix = f"{info['error_type']}: " if info["error_type"] else ""
+            lines.append(prefix + str(info["message"]))
+        return "\n".join(lines)
+
+    def _hovered(self, args) -> None:
+        hit = self.cell_at(args[0])
+        if hit is None:
+            return
+        text = self.describe(*hit)
+        self.info.setText(text.replace("\n", "   |   "))
+        QToolTip.showText(QCursor.pos(), text, self.graphics)
+
+    def _clicked(self, event) -> None:
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        hit = self.cell_at(event.scenePos())
+        if hit is None:
+            return
+        row, col = hit
+        key = tuple(map(str, self.coverage.index[row]))
+        source = self.coverage.sources[col]
+        self.cell_clicked.emit(key, source)
+        self.state.select_cell(key, source)
+
+    def _show_selection(self) -> None:
+        key = self.state.selection
+        if self.coverage is None or key is None:
+            self.highlight.hide()
+            return
+        row = self.coverage.row_of(key)
+        if row < 0:
+            self.highlight.hide()
+            return
+        m = len(self.coverage.sources)
+        self.highlight.setRect(QRectF(0, row, m, 1))
+        self.highlight.show()
+        self.scroll_to_row(row)
