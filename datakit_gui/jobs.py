@@ -60,7 +60,7 @@ class JobContext:
         now = time.monotonic()
         if now - self._last >= PROGRESS_INTERVAL_S or (total and done >= total):
             self._last = now
-            self._job.progressed.emit(int(done), int(total), str(message))
+            self._job.deliver(self._job.progressed, int(done), int(total), str(message))
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -94,11 +94,19 @@ class Job(QObject):
         try:
             result = self._fn(ctx)
         except Cancelled:
-            self.completed.emit(CANCELLED, None)
+            self.deliver(self.completed, CANCELLED, None)
         except BaseException as exc:  # noqa: BLE001 - every failure reaches the user
-            self.completed.emit(ERROR, (exc, "".join(traceback.format_exception(exc))))
+            self.deliver(self.completed, ERROR, (exc, "".join(traceback.format_exception(exc))))
         else:
-            self.completed.emit(OK, result)
+            self.deliver(self.completed, OK, result)
+
+    @staticmethod
+    def deliver(signal, *args) -> None:
+        """Emit from the worker thread; if the window is already gone there is no one to tell."""
+        try:
+            signal.emit(*args)
+        except RuntimeError:   # the Job (and its window) were deleted: drop the message
+            pass
 
     def cancel(self) -> None:
         self.cancel_event.set()
