@@ -63,10 +63,15 @@ class GatedExecutor(cf.Executor):
         if self.gate.is_set():
             return self.inner.submit(fn, *args, **kwargs)
         outer = cf.Future()
+        # cancelled while held back: tell waiters at once, like a real pool's pending item
+        outer.add_done_callback(lambda f: f.cancelled() and f.set_running_or_notify_cancel())
 
         def forward():
             self.gate.wait()
-            if not outer.set_running_or_notify_cancel():
+            try:
+                if outer.cancelled() or not outer.set_running_or_notify_cancel():
+                    return
+            except RuntimeError:   # cancelled meanwhile
                 return
             real = self.inner.submit(fn, *args, **kwargs)
 
@@ -122,30 +127,34 @@ def dialog_log(monkeypatch):
     return log
 
 
+def close_and_wait(qtbot, window, executor) -> None:
+    """Close like a user (jobs cancelled and waited for) before pytest-qt deletes the window."""
+    executor.gate.set()
+    try:
+        if not window.isVisible():
+            return
+    except RuntimeError:      # already deleted by the test
+        return
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30000)
+
+
 @pytest.fixture
 def make_window(qtbot, tmp_path, executor, dialog_log):
     from PySide6.QtCore import QSettings
 
     from datakit_gui import MainWindow
 
-    made = []
-
     def make(settings_path=None):
         path = settings_path or tmp_path / "settings.ini"
         settings = QSettings(str(path), QSettings.Format.IniFormat)
         window = MainWindow(settings=settings, executor=executor, workers=2)
-        qtbot.addWidget(window)
+        qtbot.addWidget(window, before_close_func=lambda w: close_and_wait(qtbot, w, executor))
         window.resize(1400, 900)
         window.show()
-        made.append(window)
         return window
 
-    yield make
-    for window in made:
-        executor.gate.set()
-        if window.isVisible():
-            window.close()
-            qtbot.waitUntil(lambda w=window: not w.isVisible(), timeout=30000)
+    return make
 
 
 @pytest.fixture
