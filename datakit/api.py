@@ -67,7 +67,7 @@ def load_path(tag: str, path, *, allow_pickle=None):
     from .settings import get_settings
     from .sources.registry import dependency_order
 
-    cls = get_source_class(tag)
+    get_source_class(tag)  # KeyError for an unknown tag, before anything else
     path = Path(path).expanduser()
     if not path.exists() and not path.is_symlink():
         raise FileNotFoundError(f"No such file: {path}")

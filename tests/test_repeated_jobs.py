@@ -49,7 +49,7 @@ def test_fifty_validate_materialize_cancel_runs(dataset, capsys):
         if kind == "cancel":
             event = threading.Event()
 
-            def progress(done, total_, msg, event=event):
+            def progress(done, total_, msg, event=event, seen=seen):
                 seen.append(done)
                 event.set()
 
@@ -59,7 +59,7 @@ def test_fifty_validate_materialize_cancel_runs(dataset, capsys):
         else:
             run = dataset.validate if kind == "validate" else dataset.materialize
             kwargs = {} if kind == "validate" else {"strict": False}
-            result = run(workers=2, progress=lambda d, t, m: seen.append(d), **kwargs)
+            result = run(workers=2, progress=lambda d, t, m, seen=seen: seen.append(d), **kwargs)
             assert seen[-1] == total                     # the bar reaches its end
             assert len(result) if kind == "validate" else result.shape[0] == len(dataset)
             counts[kind] += 1

@@ -1,7 +1,6 @@
 """Issue-2 sources on generated sessions: every stream on the master clock, checked against truth."""
 from __future__ import annotations
 
-import shutil
 import warnings
 
 import numpy as np

@@ -11,9 +11,26 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .. import timeline
+
+
+def counter_offset(payload: np.ndarray, frame_numbers: np.ndarray) -> float:
+    """How far the camera's counter in the dataqueue is ahead of the file's frame numbers.
+
+    When the first and the last frames agree on the offset, that is it (a counter that
+    starts at 1, say).  When they disagree, rows or frames are missing at one end (the
+    queue lost its first packets, a file was cut short) and the counter is taken as
+    sharing the frames' origin (ImageNumber counts from 0 like the frames) when that
+    lies between the two, else the first frames decide.
+    """
+    first = float(payload[0] - np.min(frame_numbers))
+    last = float(payload[-1] - np.max(frame_numbers))
+    if first == last:
+        return first
+    if min(first, last) <= 0 <= max(first, last):
+        return 0.0
+    return first
 
 
 def from_dataqueue(context, role: str, frame_numbers: np.ndarray) -> tuple[np.ndarray, dict] | None:
@@ -27,13 +44,14 @@ def from_dataqueue(context, role: str, frame_numbers: np.ndarray) -> tuple[np.nd
     basis = timeline.dataqueue_basis(context)
     payload = timeline.payload_numbers(frame, rows)
     n = frame_numbers.size
-    if np.isfinite(payload).all() and np.all(np.diff(payload) > 0):
-        rel = payload - payload[0]
-        want = frame_numbers - frame_numbers[0] if n else frame_numbers
-        times = timeline.interp_counter(rel, t_rows, want)
-        matched = int(np.isin(want, rel).sum())
+    if n and np.isfinite(payload).all() and np.all(np.diff(payload) > 0):
+        offset = counter_offset(payload, frame_numbers)
+        times = timeline.interp_counter(payload - offset, t_rows, frame_numbers)
+        matched = int(np.isin(frame_numbers, payload - offset).sum())
         meta = {"time_basis": basis, "alignment": "frame_number",
                 "n_dataqueue_rows": int(t_rows.size), "n_frames_matched": matched}
+        if offset:
+            meta["frame_counter_offset"] = offset
         return times, meta
     times, method = timeline.align_by_count(t_rows, n)
     return times, {"time_basis": basis, "alignment": f"count_{method}",
