@@ -46,6 +46,7 @@ SHORTCUTS_HELP = """<table>
 class MainWindow(QMainWindow):
     def __init__(self, *, settings=None, executor=None, workers: int | None = None, parent=None):
         qtfix.apply()
+        qtfix.collect_in_gui_thread()
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("datakit")
@@ -104,9 +105,9 @@ class MainWindow(QMainWindow):
     def _default_layout(self) -> None:
         """First run: left panels 22%, plot 45% of the width, report 20% of the height."""
         width, height = self.width(), self.height()
-        self.resizeDocks([self.tree_dock, self.plot_dock], [int(width * 0.21), int(width * 0.42)],
+        self.resizeDocks([self.tree_dock, self.plot_dock], [int(width * 0.22), int(width * 0.47)],
                          Qt.Orientation.Horizontal)
-        self.resizeDocks([self.tree_dock, self.filter_dock], [int(height * 0.36), int(height * 0.44)],
+        self.resizeDocks([self.tree_dock, self.filter_dock], [int(height * 0.27), int(height * 0.53)],
                          Qt.Orientation.Vertical)
         self.resizeDocks([self.report_dock], [int(height * 0.2)], Qt.Orientation.Vertical)
 

@@ -1,4 +1,6 @@
-"""Work around reference-count bugs of PySide6 6.12.0 on Python 3.11 (found building this app).
+"""Workarounds for running Qt from Python: PySide6 6.12.0 refcounts, GC in worker threads.
+
+1. Reference-count bugs of PySide6 6.12.0 on Python 3.11 (found building this app).
 
 Measured with PySide6-Essentials 6.12.0 / CPython 3.11:
 
@@ -14,6 +16,11 @@ is not affected; neither are PySide6 versions without the bug.
 :func:`apply` measures both leaks and, only when present, gives ``None``, ``True`` and
 ``False`` a reference count so large that they can never reach zero, which is what
 Python 3.12 does for every program.  It is idempotent and changes nothing otherwise.
+
+2. Python's cyclic garbage collector runs in whichever thread happens to allocate; when
+that is a job's worker thread and the garbage holds Qt wrappers, Qt objects get deleted
+outside the GUI thread and the app segfaults.  :func:`collect_in_gui_thread` hands
+collection to pyqtgraph's GarbageCollector (automatic GC off, a GUI-thread timer collects).
 """
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ import sys
 _PROBES = 32
 _HEADROOM = 1 << 40
 _applied = False
+_collector = None
 
 
 def _probe() -> dict:
@@ -69,3 +77,13 @@ def apply() -> bool:
         _bump(_HEADROOM)
         _applied = True
     return _applied
+
+
+def collect_in_gui_thread(interval_s: float = 1.0):
+    """Collect cyclic garbage only in the GUI thread, on a timer (once per process)."""
+    global _collector
+    if _collector is None:
+        from pyqtgraph.util.garbage_collector import GarbageCollector
+
+        _collector = GarbageCollector(interval=interval_s)
+    return _collector

@@ -29,6 +29,7 @@ class ExperimentTree(QWidget):
         self.view.setObjectName("experimentTree")
         self.view.setModel(self.proxy)
         self.view.setUniformRowHeights(True)
+        self.view.setIndentation(14)
         self.view.setAlternatingRowColors(True)
         self.view.setSelectionMode(QTreeView.SelectionMode.SingleSelection)
         header = self.view.header()

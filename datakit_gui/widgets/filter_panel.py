@@ -1,14 +1,15 @@
 """The filter panel: checkable subjects, sessions, tasks and sources, include or exclude.
 
+One tab per axis (a ● marks the filtered ones); below, how many cells and sources pass.
+
 Every change goes straight to AppState (the tree and heatmap follow); the panel shows
 the equivalent Python expression, which can be copied into a notebook.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QGuiApplication
-from PySide6.QtWidgets import (QComboBox, QGroupBox, QHBoxLayout, QLabel, QListView, QPlainTextEdit,
-                               QPushButton, QSplitter, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListView, QPlainTextEdit, QPushButton,
+                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from ..filters import AXES, EXCLUDE, INCLUDE, axis_from_checked
 from ..models.check_model import CheckListModel
@@ -17,11 +18,11 @@ TITLES = {"subject": "Subjects", "session": "Sessions", "task": "Tasks", "source
 MODE_TEXT = {INCLUDE: "Include checked", EXCLUDE: "Exclude checked"}
 
 
-class AxisBox(QGroupBox):
-    """One axis: mode, all/none, and the check list."""
+class AxisBox(QWidget):
+    """One axis (a tab): mode, all/none, and the check list."""
 
     def __init__(self, axis: str, parent=None):
-        super().__init__(TITLES[axis], parent)
+        super().__init__(parent)
         self.axis = axis
         self.setObjectName(f"filter_{axis}")
         self.mode = QComboBox()
@@ -45,7 +46,7 @@ class AxisBox(QGroupBox):
         top.addWidget(self.all_button)
         top.addWidget(self.none_button)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(4, 2, 4, 2)
+        layout.setContentsMargins(2, 4, 2, 2)
         layout.setSpacing(2)
         layout.addLayout(top)
         layout.addWidget(self.view)
@@ -62,12 +63,12 @@ class FilterPanel(QWidget):
         self.setObjectName("filterPanel")
         self.state = state
         self.boxes = {axis: AxisBox(axis) for axis in AXES}
-        splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.setChildrenCollapsible(False)
-        self.splitter = splitter
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("filterTabs")
+        self.tabs.setDocumentMode(True)
         for axis in AXES:
             box = self.boxes[axis]
-            splitter.addWidget(box)
+            self.tabs.addTab(box, TITLES[axis])
             box.model.checks_changed.connect(lambda a=axis: self._checks_changed(a))
             box.mode.currentIndexChanged.connect(lambda _i, a=axis: self._mode_changed(a))
 
@@ -78,7 +79,7 @@ class FilterPanel(QWidget):
         self.expression.setObjectName("filterExpression")
         self.expression.setReadOnly(True)
         self.expression.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.expression.setMaximumHeight(56)
+        self.expression.setMaximumHeight(48)
         self.expression.setToolTip("The same selection in Python (ds is the Dataset of the opened folders)")
         self.copy_button = QPushButton("Copy")
         self.copy_button.setObjectName("copyExpression")
@@ -94,7 +95,7 @@ class FilterPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.tabs, 1)
         layout.addWidget(self.summary)
         layout.addWidget(QLabel("Python:"))
         layout.addWidget(self.expression)
@@ -118,8 +119,6 @@ class FilterPanel(QWidget):
             if ds is not None and axis == "task" and not ds.has_task_level:
                 box.setToolTip("This dataset has no task level")
         self._syncing = False
-        rows = [max(1, len(self.state.universe(a))) for a in AXES]
-        self.splitter.setSizes([60 + 18 * min(r, 8) for r in rows])
         self._filters_changed()
 
     def _labels(self, axis: str, values: list[str]):
@@ -147,7 +146,11 @@ class FilterPanel(QWidget):
             axis_filter = spec.axis(axis)
             box.mode.setCurrentIndex(0 if axis_filter.mode == INCLUDE else 1)
             box.model.set_checked(axis_filter.checked(values), notify=False)
-            box.setTitle(TITLES[axis] + ("  (filtered)" if axis_filter.active else ""))
+            index = self.tabs.indexOf(box)
+            self.tabs.setTabText(index, TITLES[axis] + (" ●" if axis_filter.active else ""))
+            self.tabs.setTabToolTip(index, f"{TITLES[axis]}: " + (
+                f"{axis_filter.mode} {len(axis_filter.values or ())} checked" if axis_filter.active
+                else "no filter"))
         self._syncing = False
         self.expression.setPlainText(self.state.expression())
         self._update_summary()

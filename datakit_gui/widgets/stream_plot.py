@@ -30,6 +30,10 @@ PLOT_MIN_HEIGHT = 110   # px per stream plot; more plots than fit scroll
 TIME_LABEL = "time on the master clock (s)"
 
 
+def _short(text: str, n: int = 28) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 class StreamPlot(QWidget):
     exported = Signal(str)   # path written
 
@@ -84,7 +88,7 @@ class StreamPlot(QWidget):
         splitter.addWidget(self.feature_view)
         splitter.addWidget(self.scroll)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([170, 700])
+        splitter.setSizes([150, 720])
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -211,14 +215,14 @@ class StreamPlot(QWidget):
                                              brush=pg.mkBrush(*WINDOW_BRUSH), pen=pg.mkPen(None))
                 region.setZValue(-10)
                 plot.addItem(region, ignoreBounds=True)
-            for marker in streams.markers:
-                line = pg.InfiniteLine(
+            for k, marker in enumerate(streams.markers):
+                line = pg.InfiniteLine(   # labels on three heights so close notes stay readable
                     pos=marker.t, angle=90, movable=False,
-                    pen=pg.mkPen(120, 60, 160, 200, width=1, style=Qt.PenStyle.DotLine),
-                    label=marker.text[:40] if i == 0 else None,
-                    labelOpts={"position": 0.92, "color": (90, 40, 130), "rotateAxis": (1, 0),
-                               "anchors": [(0, 0), (0, 0)]})
-                line.setToolTip(marker.text)
+                    pen=pg.mkPen(120, 60, 160, 220, width=1, style=Qt.PenStyle.DotLine),
+                    label=_short(marker.text) if i == 0 else None,
+                    labelOpts={"position": 0.95 - 0.17 * (k % 3), "color": (90, 40, 130),
+                               "anchors": [(0, 0), (0, 0)], "fill": (255, 255, 255, 210)})
+                line.setToolTip(f"note at {marker.t:.1f} s: {marker.text}")
                 plot.addItem(line, ignoreBounds=True)
 
     def _title_text(self) -> str:

@@ -28,7 +28,9 @@ def test_validate_fills_report_and_heatmap(window, qtbot, demo_dataset, demo_exp
     model = window.report.model
     assert model.rowCount() == len(report)
     counts = model.status_counts()
-    assert counts["error"] == len(demo_experiment.broken) == 1
+    errors = report[report["status"] == "error"]
+    assert len(errors) == len(demo_experiment.broken) == 1, errors[["Source", "message"]].to_string()
+    assert counts["error"] == 1
     assert counts["missing"] == int(datakit.inspect_sources(demo_dataset)["missing"].sum())
     first = model.row_info(0)                          # errors sort first
     assert first["Status"] == "error" and "truncated" in first["Message"]
