@@ -78,6 +78,19 @@ def take_monotonic(t, frame: pd.DataFrame | None = None):
     return t, frame, info
 
 
+def merge_order_info(*infos: dict) -> dict:
+    """Several :func:`monotonic_index` infos of one stream (e.g. frame numbers, then
+    times) as one: counts added, ``resorted`` if any step resorted."""
+    out: dict = {}
+    for info in infos:
+        for key, value in info.items():
+            if key == "resorted":
+                out[key] = bool(out.get(key) or value)
+            else:
+                out[key] = out.get(key, 0) + value
+    return out
+
+
 def break_ties(t_sorted: np.ndarray) -> tuple[np.ndarray, int]:
     """Make a sorted array strictly increasing by nudging equal values up by a few ulps.
 
@@ -173,6 +186,34 @@ def align_by_count(anchor_times: np.ndarray, n: int) -> tuple[np.ndarray, str]:
         return anchors.copy(), "direct"
     pos = np.linspace(0.0, m - 1, n) if n > 1 else np.zeros(n)
     return np.interp(pos, np.arange(m, dtype=np.float64), anchors), "resampled"
+
+
+def align_by_clock(anchor_times, own_times) -> tuple[np.ndarray, dict]:
+    """Times for samples that carry their own clock, given the anchor times of (most of)
+    the same events when some are missing on either side.
+
+    The first sample is paired with the first anchor; every sample then pairs with the
+    anchor nearest to its own-clock time (within half a sample period), and a line
+    ``t = a * own + b`` is fitted to the pairs.  Unlike :func:`align_by_count`, a
+    stretch missing from one side (a file cut short, packets the queue lost) does not
+    stretch the rest.  Returns ``(times, info)``; ``info`` has ``n_paired_samples``.
+    """
+    anchors = np.asarray(anchor_times, dtype=np.float64)
+    own = np.asarray(own_times, dtype=np.float64)
+    if anchors.size < 2:
+        raise ValueError(f"need at least 2 anchor rows to align {own.size} samples, found {anchors.size}")
+    rel = own - own[0]
+    guess = rel + anchors[0]
+    hi = np.clip(np.searchsorted(anchors, guess), 1, anchors.size - 1)
+    nearest = np.where(np.abs(anchors[hi] - guess) < np.abs(anchors[hi - 1] - guess), hi, hi - 1)
+    steps = np.diff(rel)
+    period = float(np.median(steps)) if steps.size else 0.0
+    paired = np.abs(anchors[nearest] - guess) <= period / 2
+    info = {"resample_method": "own_clock_fit", "n_paired_samples": int(paired.sum())}
+    if paired.sum() >= 2 and np.ptp(rel[paired]) > 0:
+        a, b = np.polyfit(rel[paired], anchors[nearest[paired]], 1)
+        return a * rel + b, info
+    return guess, info
 
 
 def interp_counter(counter, times, targets) -> np.ndarray:
