@@ -12,7 +12,10 @@ camera's own clock is ``TimeReceivedByCore`` (else ``device_ts``, ``ElapsedTime-
 ``runner_time_ms``).  With a dataqueue the frames are put on the master clock through
 the camera's rows (matched by ImageNumber); without one, wall-clock frame times go on
 the ``session_timestamps`` clock when ``timestamps.csv`` exists, else the camera clock
-starts at its first frame (``time_basis="camera_sidecar"``).
+starts at its first frame (``time_basis="camera_sidecar"``).  A sidecar whose own clock
+fields are unusable still loads when the dataqueue times its frames by ImageNumber
+(``camera_clock`` is then None); frames are sorted by time (``resorted``) and a frame
+listed twice is dropped (``n_dropped_duplicate_time``).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ import pandas as pd
 from .. import timeline
 from . import camera_clock
 from .base import TIMESERIES, DataSource
-from .readers import check_file, read_json
+from .readers import check_file, json_error, read_json
 from .registry import register_builtin
 
 
@@ -72,7 +75,7 @@ def _decode(path) -> tuple[pd.DataFrame, str, str | None]:
         except msgspec.ValidationError:
             continue  # another layout, or odd types: try the next, then the generic path
         except msgspec.DecodeError as exc:
-            raise ValueError(f"{path}: invalid JSON ({exc})") from None
+            raise json_error(path, exc) from None
         if layout == "opencv_mp4":
             return _mp4_table(doc.frames), layout, doc.device
         return _pymmcore_table(doc.p0), layout, None
@@ -153,16 +156,25 @@ class _CameraMetadataSource(DataSource):
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
         table, layout, device = _decode(path)
-        if table.empty:
+        if len(table) == 0:
             raise ValueError(f"{path}: the sidecar lists no frames")
-        own_t, own_basis, wall = self._own_clock(table, path)
-        numbers = table["image_number"].to_numpy(dtype=np.float64)
-        if not np.isfinite(numbers).all():
+        try:
+            own_t, own_basis, wall = self._own_clock(table, path)
+        except ValueError as exc:  # the dataqueue may still time the frames by number
+            own_t = own_basis = wall = None
+            no_clock = exc
+        numbers = table["image_number"].to_numpy(dtype=np.float64) \
+            if "image_number" in table else np.full(len(table), np.nan)
+        real_numbers = bool(np.isfinite(numbers).all())
+        if not real_numbers:
             numbers = np.arange(len(table), dtype=np.float64)
 
         meta: dict = {"source_file": str(path), "layout": layout, "n_frames": int(len(table)),
                       "device_id": device or _first(table.get("camera"))}
         found = camera_clock.from_dataqueue(context, self.role, numbers)
+        if own_t is None and not (real_numbers and found is not None
+                                  and found[1].get("alignment") == "frame_number"):
+            raise no_clock
         if found is not None:
             t, info = found
         else:
