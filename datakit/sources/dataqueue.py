@@ -5,6 +5,13 @@ columns since 2026).  ``t`` is ``queue_elapsed`` on the master clock: zero at th
 master-camera row (settings.devices.master_camera), rows sorted, ties nudged by a few
 ulps so ``t`` strictly increases and no row is lost.  Without master-camera rows the zero
 is the first row and ``time_basis`` says ``dataqueue_first_row``.
+
+Repairs, counted in meta: rows without a numeric ``queue_elapsed`` are dropped
+(``n_dropped_nan_time``), rows out of order are sorted (``resorted``), a packet
+written twice (a row identical to an earlier one at the same time) is dropped
+(``n_dropped_duplicate_rows``), distinct packets sharing a time are kept and nudged
+apart (``n_tied_times_nudged``), a cut-off last line is left out
+(``n_dropped_truncated_rows``).
 """
 from __future__ import annotations
 
@@ -29,7 +36,8 @@ class DataqueueSource(DataSource):
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
         settings = context.settings
-        frame = read_csv(path)
+        meta: dict = {"source_file": str(path)}
+        frame = read_csv(path, info=meta)
         missing = [c for c in REQUIRED if c not in frame.columns]
         if missing:
             raise ValueError(
@@ -38,7 +46,6 @@ class DataqueueSource(DataSource):
         if frame.empty:
             raise ValueError(f"{path}: dataqueue has no rows")
         qe = pd.to_numeric(frame["queue_elapsed"], errors="coerce").to_numpy(dtype=np.float64)
-        meta: dict = {"source_file": str(path)}
         finite = np.isfinite(qe)
         if not finite.all():
             meta["n_dropped_nan_time"] = int((~finite).sum())
@@ -49,6 +56,7 @@ class DataqueueSource(DataSource):
             order = np.argsort(qe, kind="stable")
             frame, qe = frame.iloc[order], qe[order]
             meta["resorted"] = True
+        frame, qe = _drop_repeated_packets(frame, qe, meta)
         qe, ties = timeline.break_ties(qe)
         if ties:
             meta["n_tied_times_nudged"] = ties
@@ -103,6 +111,24 @@ class DataqueueSource(DataSource):
             meta["note"] = ("no master-camera rows (looked for device ids containing "
                             f"{list(settings.devices.master_camera)}); zero is the first row")
         return self.stream(t, frame, meta)
+
+
+def _drop_repeated_packets(frame: pd.DataFrame, qe: np.ndarray, meta: dict):
+    """Rows identical in every column to an earlier row (a packet written twice) are
+    dropped; only rows sharing a time with their predecessor are compared."""
+    tied = np.zeros(qe.size, dtype=bool)
+    tied[1:] = qe[1:] == qe[:-1]
+    if not tied.any():
+        return frame, qe
+    group = np.cumsum(~tied)                         # one id per run of equal times
+    in_run = np.isin(group, group[tied])
+    sub = frame[in_run]
+    repeated = np.zeros(qe.size, dtype=bool)
+    repeated[np.flatnonzero(in_run)] = sub.astype(str).duplicated(keep="first").to_numpy()
+    if repeated.any():
+        meta["n_dropped_duplicate_rows"] = int(repeated.sum())
+        frame, qe = frame[~repeated], qe[~repeated]
+    return frame, qe
 
 
 def _device_stats(frame: pd.DataFrame, t: np.ndarray) -> tuple[dict, dict]:

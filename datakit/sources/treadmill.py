@@ -7,7 +7,11 @@
   an encoder never shows a treadmill that cannot load.
 * CSV route: ``timestamp,distance_mm,speed_mm`` or the legacy ``timestamp,distance,speed``;
   time is the encoder's own µs clock (32-bit wraparound undone), zero at the first
-  sample, ``time_basis="encoder_clock"``.
+  sample, ``time_basis="encoder_clock"``.  Rows without a numeric timestamp are dropped
+  (``n_dropped_nan_time``), rows out of order sorted (``resorted``), repeated
+  timestamps dropped (``n_dropped_duplicate_time``); a missing distance or speed stays
+  NaN (``n_missing_distance_mm``/``n_missing_speed_mm``).  When the session's dataqueue
+  fails to load, the treadmill CSV of the same recording beside it is used (``note``).
 
 Features: ``timestamp`` (raw encoder µs, int64), ``distance_mm`` (cumulative),
 ``speed_mm`` (mm/s), ``time_elapsed_s``.
@@ -15,13 +19,14 @@ Features: ``timestamp`` (raw encoder µs, int64), ``distance_mm`` (cumulative),
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import timeline
 from .base import TIMESERIES, DataSource
-from .readers import check_file, read_csv
+from .readers import read_csv
 from .registry import register_builtin
 
 _PACKET = re.compile(
@@ -63,6 +68,16 @@ def dataqueue_has_encoder_packets(path, limit: int = _CLAIM_LIMIT) -> bool:
     return False
 
 
+def _csv_beside(dataqueue_path) -> Path | None:
+    """The treadmill CSV of the same recording (same name stem) beside a dataqueue."""
+    stem = dataqueue_path.name[: -len("_dataqueue.csv")]
+    for suffix in ("_treadmill.csv", "_treadmill_data.csv"):
+        candidate = dataqueue_path.with_name(stem + suffix)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 @register_builtin
 class TreadmillSource(DataSource):
     tag = "treadmill"
@@ -89,6 +104,12 @@ class TreadmillSource(DataSource):
         dq = context.get_dependency("dataqueue")
         if dq is None:
             if context.path_for("dataqueue") is not None:
+                beside = _csv_beside(path)
+                if beside is not None:
+                    stream = self._from_csv(beside)
+                    stream.meta["note"] = (f"the session's dataqueue {path.name} failed to load; "
+                                           "the treadmill CSV beside it was used")
+                    return stream
                 raise ValueError(
                     f"{path}: the session's dataqueue failed to load, so its encoder "
                     "packets are unavailable (see the dataqueue row for why)")
@@ -152,8 +173,9 @@ class TreadmillSource(DataSource):
     # CSV route ----------------------------------------------------------------------
 
     def _from_csv(self, path):
-        check_file(path)
-        frame = read_csv(path)
+        meta: dict = {"source_file": str(path), "dataqueue_file": None,
+                      "source_method": "treadmill_csv", "time_basis": timeline.ENCODER_CLOCK}
+        frame = read_csv(path, info=meta)
         columns = {str(c).strip(): c for c in frame.columns}
         dist = next((columns[c] for c in _DISTANCE if c in columns), None)
         speed = next((columns[c] for c in _SPEED if c in columns), None)
@@ -161,32 +183,25 @@ class TreadmillSource(DataSource):
             raise ValueError(
                 f"{path}: not a treadmill CSV: expected columns timestamp, distance_mm (or "
                 f"distance) and speed_mm (or speed); found {list(map(str, frame.columns))[:8]}")
-        stamp = pd.to_numeric(frame[columns["timestamp"]], errors="coerce")
-        distance = pd.to_numeric(frame[dist], errors="coerce")
-        spd = pd.to_numeric(frame[speed], errors="coerce")
-        ok = (stamp.notna() & distance.notna() & spd.notna()).to_numpy()
+        stamp = pd.to_numeric(frame[columns["timestamp"]], errors="coerce").to_numpy(dtype=np.float64)
+        distance = pd.to_numeric(frame[dist], errors="coerce").to_numpy(dtype=np.float64)
+        spd = pd.to_numeric(frame[speed], errors="coerce").to_numpy(dtype=np.float64)
+        ok = np.isfinite(stamp)
         if not ok.any():
-            raise ValueError(f"{path}: no row has numeric timestamp, distance and speed")
-        raw = np.round(stamp.to_numpy(dtype=np.float64)[ok]).astype(np.int64)
+            raise ValueError(f"{path}: no row has a numeric timestamp (the encoder's µs clock)")
+        raw = np.round(stamp[ok]).astype(np.int64)
         unwrapped = timeline.unwrap_uint32(raw)
         t = (unwrapped - unwrapped[0]) * 1e-6
-        value = pd.DataFrame({
-            "timestamp": raw,
-            "distance_mm": distance.to_numpy(dtype=np.float64)[ok],
-            "speed_mm": spd.to_numpy(dtype=np.float64)[ok],
-        })
+        value = pd.DataFrame({"timestamp": raw, "distance_mm": distance[ok], "speed_mm": spd[ok]})
         t, value, info = timeline.take_monotonic(t, value)
         if t.size:
             t = t - t[0]
-        meta = {
-            "source_file": str(path),
-            "dataqueue_file": None,
-            "source_method": "treadmill_csv",
-            "time_basis": timeline.ENCODER_CLOCK,
-            "header": "legacy" if dist == "distance" else "current",
-            "n_samples": int(len(value)),
-            **info,
-        }
         if (~ok).sum():
-            meta["n_dropped_non_numeric"] = int((~ok).sum())
+            info = timeline.merge_order_info(info, {"n_dropped_nan_time": int((~ok).sum())})
+        meta.update({"header": "legacy" if dist == "distance" else "current",
+                     "n_samples": int(len(value)), **info})
+        for name in ("distance_mm", "speed_mm"):
+            missing = int(value[name].isna().sum())
+            if missing:
+                meta[f"n_missing_{name}"] = missing
         return self.stream(t, value, meta)

@@ -8,8 +8,10 @@ Timing, best first:
 
 1. the dataqueue's encoder-role rows (``settings.devices.encoder``), one per wheel
    sample, on the master clock: used as they are when the counts match
-   (``alignment="dataqueue_direct"``), else sample *i* is mapped linearly onto the
-   encoder rows and their times interpolated (``"dataqueue_resampled"``);
+   (``alignment="dataqueue_direct"``), else (rows lost by the queue, a wheel file cut
+   short) the wheel's own clock is fitted to the rows its samples pair with
+   (:func:`datakit.timeline.align_by_clock`, ``"dataqueue_resampled"``), so a missing
+   stretch never stretches the rest;
 2. no dataqueue (or fewer than 2 encoder rows): the wheel's own clock put on the wall
    clock with its first sample at ``Started`` (``Time`` is the encoder firmware's clock,
    whose zero is not the device start: the first sample follows ``Started`` within tens
@@ -18,6 +20,10 @@ Timing, best first:
    map's basis and ``alignment="wall_clock_started"``;
 3. otherwise the wheel's own clock with zero at its first sample,
    ``time_basis="wheel_clock"``.
+
+Rows without a numeric ``Time`` are dropped (``n_dropped_nan_time``), rows out of order
+sorted (``resorted``) and repeated ``Time`` values dropped (``n_dropped_duplicate_time``)
+before timing, so a repeated row never shifts the alignment.
 
 Features: ``click_delta`` (int64), ``click_position`` (cumulative clicks),
 ``speed_mm`` (mm/s), ``distance_mm`` (trapezoid integral of speed over the wheel's own
@@ -80,24 +86,19 @@ class WheelSource(DataSource):
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
-        raw = read_csv(path)
+        meta: dict = {"source_file": str(path), "source_method": "wheel_csv"}
+        raw = read_csv(path, info=meta)
         raw.columns = [str(c).strip() for c in raw.columns]
         require_columns(raw, REQUIRED, path, "wheel CSV (Clicks,Time,Speed)")
         time = pd.to_numeric(raw["Time"], errors="coerce").to_numpy(dtype=np.float64)
         clicks = pd.to_numeric(raw["Clicks"], errors="coerce").to_numpy(dtype=np.float64)
         speed = pd.to_numeric(raw["Speed"], errors="coerce").to_numpy(dtype=np.float64)
-        meta: dict = {"source_file": str(path), "source_method": "wheel_csv"}
 
-        finite = np.isfinite(time)
-        if not finite.any():
+        if not np.isfinite(time).any():
             raise ValueError(f"{path}: no row has a numeric Time (wheel clock, seconds)")
-        if not finite.all():
-            meta["n_dropped_nan_time"] = int((~finite).sum())
-        time, clicks, speed = time[finite], clicks[finite], speed[finite]
-        order = np.argsort(time, kind="stable")
-        if np.any(np.diff(time) < 0):
-            meta["resorted"] = True
-        time, clicks, speed = time[order], clicks[order], speed[order]
+        keep, order_info = timeline.monotonic_index(time)
+        meta.update(order_info)
+        time, clicks, speed = time[keep], clicks[keep], speed[keep]
         bad_clicks = ~np.isfinite(clicks)
         if bad_clicks.any():
             meta["n_missing_clicks_as_zero"] = int(bad_clicks.sum())
@@ -127,8 +128,8 @@ class WheelSource(DataSource):
 
         t, info = self._times(context, own, started)
         meta.update(info)
-        t, value, order_info = timeline.take_monotonic(t, value)
-        meta.update(order_info)
+        t, value, more = timeline.take_monotonic(t, value)
+        meta.update(timeline.merge_order_info(order_info, more))
         meta.update({
             "n_samples": int(len(value)),
             "duration_s": float(own[-1]),
@@ -144,7 +145,12 @@ class WheelSource(DataSource):
         if anchors is not None:
             info["n_encoder_rows"] = int(anchors.size)
             if anchors.size >= 2:
-                t, method = timeline.align_by_count(anchors, n)
+                if anchors.size == n:
+                    t, method = anchors.copy(), "direct"
+                else:  # rows missing on one side: pair samples with rows through the wheel clock
+                    t, fit = timeline.align_by_clock(anchors, own)
+                    method = "resampled"
+                    info.update(fit)
                 info.update({"time_basis": timeline.dataqueue_basis(context),
                              "alignment": f"dataqueue_{method}"})
                 return t, info
