@@ -260,13 +260,14 @@ def test_psychopy_missing_or_bad_expstart_is_a_clear_error(tmp_path):
         datakit.load_path("psychopy", path)
 
 
-def test_psychopy_without_nidaq_pulses_is_a_clear_error(tmp_path):
+def test_psychopy_without_nidaq_pulses_uses_the_dataqueue_wall_clock(tmp_path):
     files = write_session(tmp_path, "P", 1, "gratings", duration=DURATION,
                           kinds=("dataqueue", "psychopy"))
     rewrite_csv(files.paths["dataqueue"], lambda f: f[f["device_id"] != "nidaq"])
-    with pytest.raises(ValueError, match="no nidaq pulses") as info:
-        datakit.load_path("psychopy", files.paths["psychopy"])
-    assert str(files.paths["psychopy"]) in str(info.value)
+    stream = datakit.load_path("psychopy", files.paths["psychopy"])
+    assert stream.meta["time_basis"] == "master"
+    assert stream.meta["alignment"] == "expStart_wall_clock"
+    assert "no nidaq pulses" in stream.meta["note_dataqueue"]
 
 
 def test_psychopy_generic_design_single_trial_materializes_as_arrays(tmp_path):

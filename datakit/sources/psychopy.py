@@ -33,10 +33,16 @@ Clock
 
         t_master = t_psychopy + (expStart - pulse_wall) + pulse_master
 
-    Without a dataqueue: ``expStart`` wall clock onto
-    :func:`datakit.timeline.session_wall_map` (``timestamps.csv``), else zero at
-    ``expStart`` (``time_basis="psychopy_expstart"``).  A dataqueue without nidaq
-    pulses, or a missing/unreadable ``expStart`` when an anchor exists, is a ValueError.
+    A dataqueue without nidaq pulses (or without a wall time for the first one):
+    ``expStart`` goes on the master clock through the dataqueue's wall-clock fit
+    (``alignment="expStart_wall_clock"``, ``note_dataqueue`` says why).  Without a
+    dataqueue: ``expStart`` wall clock onto :func:`datakit.timeline.session_wall_map`
+    (``timestamps.csv``), else zero at ``expStart`` (``time_basis="psychopy_expstart"``).
+    A missing/unreadable ``expStart`` when an anchor exists is a ValueError.
+
+    Trials are sorted by start (``resorted``); a trial without any time is dropped
+    (``n_dropped_nan_time``), a repeated start (a row written twice) too
+    (``n_dropped_duplicate_time``).
 
 Features: every kept column (``.started``/``.stopped``/``thisRow.t`` converted to the
 stream's clock; ``.rt`` and durations untouched), plus ``start_s``, ``stop_s``,
@@ -172,7 +178,8 @@ class PsychopySource(DataSource):
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
-        frame = read_csv(path, low_memory=False)
+        read_info: dict = {}
+        frame = read_csv(path, low_memory=False, info=read_info)
         frame.columns = [str(c).strip() for c in frame.columns]
         columns = list(frame.columns)
         counter = loop_counter(frame)
@@ -182,7 +189,8 @@ class PsychopySource(DataSource):
                 f"{path}: not a PsychoPy trial-loop CSV: needs a loop counter column (like "
                 f"'trials.thisN') and '<component>.started' columns; found "
                 f"{columns[:10]}")
-        meta: dict = {"source_file": str(path), "counter_column": counter, "n_rows": int(len(frame))}
+        meta: dict = {"source_file": str(path), "counter_column": counter, "n_rows": int(len(frame)),
+                      **read_info}
 
         design, stim, gap, reason = self._design(path, context, components)
         meta.update({"design": design, "design_from": reason, "stimulus_component": stim,
@@ -253,13 +261,13 @@ class PsychopySource(DataSource):
         trials["start_source"] = start_source
         trials["stop_source"] = stop_source
 
-        timed = np.isfinite(trials["start_s"].to_numpy())
-        if not timed.all():
-            meta["n_untimed_trials_dropped"] = int((~timed).sum())
-            trials = trials[timed]
-        if trials.empty:
+        idx, order_info = timeline.monotonic_index(trials["start_s"].to_numpy())
+        if idx.size == 0:
             raise ValueError(f"{path}: none of the {trial_rows.size} trials has a start time")
-        trials = trials.sort_values("start_s", kind="stable").reset_index(drop=True)
+        # trials of one loop cannot start at the same instant: a repeated start is a
+        # repeated row (counted as n_dropped_duplicate_time)
+        trials = trials.iloc[idx].reset_index(drop=True)
+        meta.update(order_info)
         sources = trials["stop_source"].value_counts()
         meta.update({
             "time_basis": basis,
@@ -315,28 +323,30 @@ class PsychopySource(DataSource):
                 "'2025-07-06 16h12.03.123456 -0700')")
         return stamp
 
+    @staticmethod
+    def _nidaq_anchor(dq, context):
+        """(row, nidaq mask, wall time, column) of the first nidaq pulse, or why there is none."""
+        mask = timeline.role_mask(dq, "nidaq", context.settings)
+        if not mask.any():
+            return (f"the session's dataqueue has no nidaq pulses (device ids containing "
+                    f"{list(context.settings.devices.nidaq)})")
+        first = int(np.argmax(mask))
+        for name in ("device_ts", "packet_ts"):
+            if name in dq.columns and dq[name].dtype.kind == "M" and pd.notna(dq[name].iloc[first]):
+                return first, mask, dq[name].iloc[first], name
+        return "the first nidaq pulse of the dataqueue has no readable wall time (device_ts/packet_ts)"
+
     def _clock(self, path, context, frame) -> tuple[float, str, dict]:
         """(offset added to PsychoPy seconds, time_basis, meta)."""
         dq = context.dataqueue_frame
-        if dq is not None:
+        meta: dict = {}
+        anchor = self._nidaq_anchor(dq, context) if dq is not None else None
+        if dq is not None and isinstance(anchor, str):
+            meta["note_dataqueue"] = anchor + "; expStart put on the dataqueue's wall clock instead"
+        if dq is not None and not isinstance(anchor, str):
             stamp = self._exp_start(path, frame)
             exp_epoch = float(timeline.wall_seconds([stamp])[0])
-            mask = timeline.role_mask(dq, "nidaq", context.settings)
-            if not mask.any():
-                raise ValueError(
-                    f"{path}: the session's dataqueue has no nidaq pulses (device ids "
-                    f"containing {list(context.settings.devices.nidaq)}), so PsychoPy cannot "
-                    "be aligned to the master clock")
-            first = int(np.argmax(mask))
-            wall, column = None, None
-            for name in ("device_ts", "packet_ts"):
-                if name in dq.columns and dq[name].dtype.kind == "M" and pd.notna(dq[name].iloc[first]):
-                    wall, column = dq[name].iloc[first], name
-                    break
-            if wall is None:
-                raise ValueError(
-                    f"{path}: the first nidaq pulse of the dataqueue has no readable wall time "
-                    "(device_ts/packet_ts), so PsychoPy cannot be aligned to the master clock")
+            first, mask, wall, column = anchor
             wall_epoch = float(timeline.wall_seconds([wall])[0])
             pulse_t = float(dq["time_elapsed_s"].iloc[first])
             offset = exp_epoch - wall_epoch + pulse_t
@@ -350,8 +360,7 @@ class PsychopySource(DataSource):
                 "psychopy_to_master_offset_s": offset,
                 "n_nidaq_pulses": int(mask.sum()),
             }
-        meta: dict = {}
-        if context.path_for("dataqueue") is not None:
+        if dq is None and context.path_for("dataqueue") is not None:
             meta["note_dataqueue"] = "the session's dataqueue failed to load; fallback clock used"
         mapping = timeline.session_wall_map(context)
         if mapping is not None:
