@@ -4,6 +4,8 @@
 (matched by frame number), else from the mesoscope sidecar, else spread over the
 camera's span in ``timestamps.csv``, else at ``settings.master_camera_rate_hz``; the
 meta's ``time_basis``/``alignment`` say which (never an assumed 50 Hz when better is known).
+Rows are put in ``Slice`` order (``resorted``); rows without a numeric ``Slice``
+(``n_dropped_nan_time``) or repeating one (``n_dropped_duplicate_time``) are dropped.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ class _MesoTraceSource(DataSource):
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
-        frame = read_csv(path)
+        meta: dict = {"source_file": str(path)}
+        frame = read_csv(path, info=meta)
         require_columns(frame, ["Slice", "Mean"], path, "mesoscope trace CSV (Slice,Mean)")
         slices = pd.to_numeric(frame["Slice"], errors="coerce").to_numpy(dtype=np.float64)
         values = pd.to_numeric(frame["Mean"], errors="coerce").to_numpy(dtype=np.float64)
@@ -37,8 +40,8 @@ class _MesoTraceSource(DataSource):
             context, "master_camera", slices, sidecar_tag="meso_metadata",
             assumed_rate_hz=context.settings.master_camera_rate_hz)
         t, value, more = timeline.take_monotonic(t, pd.DataFrame({self.feature: values}))
-        meta = {"source_file": str(path), "n_frames": int(slices.size), **info,
-                **{f"slice_{k}": v for k, v in order_info.items()}, **more}
+        meta.update({"n_frames": int(t.size), **info,
+                     **timeline.merge_order_info(order_info, more)})
         return self.stream(t, value, meta)
 
 

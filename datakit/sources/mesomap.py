@@ -26,7 +26,7 @@ import pandas as pd
 from .. import timeline
 from . import camera_clock
 from .base import TIMESERIES, DataSource
-from .readers import check_file, read_csv, require_columns
+from .readers import load_npy, read_csv, require_columns
 from .registry import register_builtin
 
 #: Feature names used by the session-level data (an ROI with such a name is renamed).
@@ -40,13 +40,7 @@ def sibling(path, suffix: str):
 
 
 def read_mask(path) -> np.ndarray:
-    check_file(path)
-    try:
-        mask = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(f"{path}: not a plain numeric .npy label image ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{path}: unreadable .npy file ({exc})") from None
+    mask = load_npy(path)
     if not isinstance(mask, np.ndarray) or mask.ndim != 2:
         raise ValueError(f"{path}: expected a 2-D label image, got shape {np.shape(mask)}")
     if mask.dtype.kind not in "iub":
@@ -68,7 +62,8 @@ class MesomapSource(DataSource):
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
-        frame = read_csv(path)
+        read_info: dict = {}
+        frame = read_csv(path, info=read_info)
         frame.columns = [str(c).strip() for c in frame.columns]
         require_columns(frame, ["frame"], path, "mesomap traces CSV (frame + one column per ROI)")
         rois = [c for c in frame.columns if c != "frame" and not c.startswith("Unnamed:")]
@@ -94,8 +89,8 @@ class MesomapSource(DataSource):
                 renamed[roi] = key
             value[key] = pd.to_numeric(frame[roi], errors="coerce").to_numpy(dtype=np.float64)[rows]
         meta: dict = {"source_file": str(path), "n_frames": int(t.size), "n_rois": len(rois),
-                      "rois": rois, **clock,
-                      **{f"frame_{k}": v for k, v in order_info.items()}, **more}
+                      "rois": rois, **clock, **read_info,
+                      **timeline.merge_order_info(order_info, more)}
         if renamed:
             meta["renamed_rois"] = renamed
 

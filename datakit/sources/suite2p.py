@@ -39,7 +39,7 @@ import pandas as pd
 from .. import timeline
 from ..safety import require_pickle_allowed
 from .base import TIMESERIES, DataSource
-from .readers import check_file
+from .readers import check_file, load_npy
 from .registry import register_builtin
 
 SUITE2P_FS = "suite2p_fs"
@@ -49,13 +49,7 @@ _PPF_KEYS = ("pulses_per_frame", "nidaq_pulses_per_frame")
 
 def load_plain(path) -> np.ndarray:
     """A numeric .npy without unpickling; clear errors naming the file."""
-    check_file(path)
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(f"{path}: not a plain numeric .npy array ({exc})") from None
-    except (OSError, EOFError) as exc:
-        raise ValueError(f"{path}: unreadable .npy file (truncated?): {exc}") from None
+    return load_npy(path)
 
 
 def load_pickled(path, what: str, allow_pickle):
