@@ -27,6 +27,10 @@ Diameter
     of the valid pair distances / ``settings.dlc_pixels_per_mm`` (NaN where no pair
     is valid: gaps are not interpolated; ``n_valid_pairs`` says how many pairs counted).
 
+Frames are put in frame-number order (the table index; ``resorted``); rows without a
+frame number (``n_dropped_nan_time``) or repeating one (``n_dropped_duplicate_time``)
+are dropped.  A coordinate column holding text is read value by value (text -> NaN).
+
 Timing: ``camera_clock.frame_times`` with the pupil camera role: dataqueue rows (frame
 numbers matched to ImageNumber payloads), else the ``pupil_metadata`` sidecar, else the
 camera's span in ``timestamps.csv``, else ``settings.pupil_camera_rate_hz``.
@@ -104,7 +108,7 @@ def read_dlc_hdf(path, threshold: float = 0.7) -> Landmarks:
     parts = cols.get_level_values(nlev - 2).astype(str)
     scorer = str(cols.get_level_values(0)[0])
     individuals = cols.get_level_values(1).astype(str) if nlev == 4 else None
-    values = table.to_numpy(dtype=np.float64, na_value=np.nan)
+    values = _numeric_values(table)
     info = {"format": "hdf5_multi_animal" if nlev == 4 else "hdf5_single_animal",
             "hdf_key": key, "scorer": scorer}
 
@@ -133,9 +137,20 @@ def read_dlc_hdf(path, threshold: float = 0.7) -> Landmarks:
         info["individual"] = str(best)
         info["individuals"] = [str(i) for i in pd.unique(individuals)]
     index = pd.to_numeric(pd.Series(table.index), errors="coerce").to_numpy(dtype=np.float64)
-    if not (np.isfinite(index).all() and np.all(np.diff(index) > 0)):
+    if not np.isfinite(index).any():   # not frame numbers (e.g. text labels): file order
         index = np.arange(len(table), dtype=np.float64)
+        info["frames_from"] = "row order (the table index holds no frame numbers)"
     return Landmarks(names, arrays["x"], arrays["y"], arrays["likelihood"], index, info)
+
+
+def _numeric_values(table: pd.DataFrame) -> np.ndarray:
+    """The table as float64; a column holding text is read number by number (text -> NaN)."""
+    try:
+        return table.to_numpy(dtype=np.float64, na_value=np.nan)
+    except (TypeError, ValueError):
+        return np.column_stack([
+            pd.to_numeric(table.iloc[:, j], errors="coerce").to_numpy(dtype=np.float64)
+            for j in range(table.shape[1])]) if table.shape[1] else np.empty((len(table), 0))
 
 
 def read_dlc_pickle(path) -> Landmarks:
@@ -322,6 +337,13 @@ class PupilDlcSource(DataSource):
             marks = read_dlc_hdf(path, settings.dlc_likelihood_threshold)
         if marks.x.shape[0] == 0:
             raise ValueError(f"{path}: DeepLabCut output has no frames")
+        # frames in frame-number order; rows without a number or repeating one are dropped
+        keep, frame_order = timeline.monotonic_index(marks.frames)
+        if frame_order:
+            marks = Landmarks(marks.names, marks.x[keep], marks.y[keep], marks.likelihood[keep],
+                              marks.frames[keep], marks.info)
+        if marks.x.shape[0] == 0:
+            raise ValueError(f"{path}: no DeepLabCut row has a frame number")
         diameter, n_valid, info = pupil_diameter(
             marks, settings.dlc_likelihood_threshold, settings.dlc_pixels_per_mm)
         if not info["landmarks"]:
@@ -340,7 +362,7 @@ class PupilDlcSource(DataSource):
             "source_file": str(path),
             **marks.info,
             **clock,
-            **order_info,
+            **timeline.merge_order_info(frame_order, order_info),
             "n_frames": int(len(value)),
             "bodyparts": marks.names,
             "likelihood_threshold": float(settings.dlc_likelihood_threshold),

@@ -4,6 +4,14 @@ Wall-clock times (notes, device start/stop) go on the master clock through the
 dataqueue's packet_ts↔queue_elapsed fit; without a dataqueue they go on the
 ``session_timestamps`` clock (zero = the master camera's ``started`` in timestamps.csv),
 and notes without either start at the first note (``notes_relative``).
+
+Repairs, counted in meta: notes are sorted by time (``resorted``); a note whose stamp is
+not a date (``2025-13-45``) cannot be placed and is dropped (``n_dropped_nan_time``);
+lines before the first stamped line are kept as ``unparsed_text`` (the first
+``MAX_UNPARSED_LINES``; ``n_unparsed_lines`` is exact); a timestamps row written twice is
+dropped (``n_dropped_duplicate_rows``), one without a readable ``started`` too
+(``n_dropped_nan_time``).  A configuration with more than ``MAX_PARAMETERS`` rows is
+refused (every parameter becomes a column).
 """
 from __future__ import annotations
 
@@ -20,6 +28,10 @@ from .registry import register_builtin
 _NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 _INT = re.compile(r"[-+]?\d+")
 IDENTITY_PARAMETERS = ("subject", "session", "task")
+#: More rows than this is not a session configuration (mesofield writes a few dozen).
+MAX_PARAMETERS = 10_000
+#: Lines of unparsed notes text kept in meta (the count is always exact).
+MAX_UNPARSED_LINES = 200
 
 
 def typed_value(text, *, keep_text: bool = False):
@@ -51,15 +63,20 @@ class SessionConfigSource(DataSource):
     description = "Session configuration (Parameter,Value), values typed"
 
     def load(self, path, *, context=None):
-        frame = read_csv(path, dtype=str, keep_default_na=False)
+        meta: dict = {"source_file": str(path), "scope": "session"}
+        frame = read_csv(path, dtype=str, keep_default_na=False, info=meta)
         require_columns(frame, ["Parameter", "Value"], path, "configuration CSV (Parameter,Value)")
+        if len(frame) > MAX_PARAMETERS:
+            raise ValueError(
+                f"{path}: not a configuration CSV: {len(frame)} parameters; a configuration "
+                f"has at most {MAX_PARAMETERS} (each parameter becomes a column)")
         names = frame["Parameter"].str.strip()
         record: dict = {}
         duplicates = sorted(set(names[names.duplicated()]))
         for name, raw in zip(names, frame["Value"]):
             if name:
                 record[name] = typed_value(raw, keep_text=name in IDENTITY_PARAMETERS)
-        meta = {"source_file": str(path), "n_params": len(record), "scope": "session"}
+        meta["n_params"] = len(record)
         if duplicates:
             meta["duplicate_parameters"] = duplicates
         return self.stream(np.zeros(0), record, meta)
@@ -99,13 +116,20 @@ class NotesSource(DataSource):
         orphan = lines[group == 0]
         if len(orphan):
             meta["n_unparsed_lines"] = int(len(orphan))
-            meta["unparsed_text"] = "\n".join(orphan)
+            meta["unparsed_text"] = "\n".join(orphan.iloc[:MAX_UNPARSED_LINES])
+            if len(orphan) > MAX_UNPARSED_LINES:
+                meta["unparsed_text"] += f"\n... ({len(orphan) - MAX_UNPARSED_LINES} more lines)"
         body = parts["text"].where(starts, lines)[group > 0]
         notes = body.groupby(group[group > 0]).agg("\n".join)
         stamps = pd.to_datetime(parts["stamp"][starts], errors="coerce").to_numpy()
         value = pd.DataFrame({"timestamp": stamps, "note": notes.to_numpy(dtype=object)})
-        value = value[value["timestamp"].notna()].sort_values("timestamp", kind="stable")
-        value = value.reset_index(drop=True)
+        unreadable = int(value["timestamp"].isna().sum())
+        if unreadable:  # a stamp like 2025-13-45: the note cannot be placed in time
+            meta["n_dropped_nan_time"] = unreadable
+        value = value[value["timestamp"].notna()]
+        if len(value) > 1 and (np.diff(value["timestamp"].to_numpy()) < np.timedelta64(0)).any():
+            meta["resorted"] = True
+        value = value.sort_values("timestamp", kind="stable").reset_index(drop=True)
         wall = timeline.wall_seconds(value["timestamp"].to_numpy())
         mapping = timeline.session_wall_map(context)
         if mapping is not None:
@@ -129,10 +153,14 @@ class TimestampsSource(DataSource):
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
-        frame = read_csv(path, dtype=str)
+        read_info: dict = {}
+        frame = read_csv(path, dtype=str, info=read_info)
         require_columns(frame, ["device_id", "started", "stopped"], path,
                         "timestamps CSV (device_id,started,stopped)")
         frame = frame[["device_id", "started", "stopped"]].copy()
+        repeated = frame.duplicated(keep="first").to_numpy()
+        if repeated.any():  # a device's row written twice
+            frame = frame[~repeated]
         frame["device_id"] = frame["device_id"].fillna("").str.strip()
         frame["started"] = timeline.parse_wall(frame["started"])
         frame["stopped"] = timeline.parse_wall(frame["stopped"])
@@ -155,11 +183,14 @@ class TimestampsSource(DataSource):
         frame = frame.sort_values("start_s", kind="stable").reset_index(drop=True)
         meta = {
             "source_file": str(path),
+            **read_info,
             "devices": frame["device_id"].tolist(),
             "time_basis": mapping.basis,
             "session_zero_device": zero_device,
             "session_zero_epoch_s": zero,
         }
         if n_bad:
-            meta["n_unreadable_rows"] = n_bad
+            meta["n_dropped_nan_time"] = n_bad
+        if repeated.any():
+            meta["n_dropped_duplicate_rows"] = int(repeated.sum())
         return self.stream(frame["start_s"].to_numpy(), frame, meta)
