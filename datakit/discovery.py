@@ -174,6 +174,32 @@ def _identity(tokens: dict) -> tuple[str | None, str | None, str]:
     return subject, session, task
 
 
+def _not_regular(entry) -> str | None:
+    """What a matching entry is when it is neither a regular file nor a symlink to one.
+
+    A FIFO or device would block whoever opens it; a symlink loop cannot be opened.
+    A dangling symlink is kept (validate() names it, and a real file wins over it).
+    """
+    try:
+        if entry.is_file():
+            return None
+        if entry.is_symlink():
+            os.stat(entry.path)  # dangling -> FileNotFoundError -> kept
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"a symlink that cannot be followed ({exc.strerror or exc})"
+    try:
+        mode = os.stat(entry.path).st_mode
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})"
+    for test, what in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return what + ", not a regular file"
+    return "not a regular file"
+
+
 @dataclass
 class Discovery:
     """What one walk of one root found."""
@@ -245,6 +271,10 @@ def walk(root, registry: dict, *, progress=None, cancel=None) -> Discovery:
                         pass
                     hits = tags_for(name, rel_parts)
                     if not hits:
+                        continue
+                    kind = _not_regular(entry)
+                    if kind:
+                        skipped.append((entry.path, f"matches {hits[0][0]!r} but is {kind}"))
                         continue
                     file_tokens = parse_tokens(name, tokens)
                     ident = identities.get(file_tokens.get("task"))

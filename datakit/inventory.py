@@ -8,6 +8,7 @@ every time, and every file that lost is listed in ``conflicts`` with the reason:
    (``False``: the other way round);
 3. the source's earlier pattern wins (treadmill: the dataqueue's encoder packets beat
    a treadmill CSV, which beats ``*_treadmill_data.csv``);
+0. (before all) a file that exists beats a dangling symlink;
 4. otherwise the file whose *name* sorts last wins: names start with the recording's
    ``YYYYMMDD_HHMMSS`` stamp, so that is the latest recording (full path breaks ties).
    With ``include_task_level=False`` this also picks between the tasks of a session.
@@ -16,6 +17,8 @@ A source that must look inside a file to know it is its own (``DataSource.claims
 asked only about the file that would win, then the next one, and so on.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pandas as pd
@@ -52,9 +55,14 @@ def build_inventory(files: pd.DataFrame, registry: dict, *, prefer_processed: bo
     origin_rank = {"processed": 0, "data": 1} if prefer_processed else {"data": 0, "processed": 1}
     f["_origin_rank"] = f["origin"].map(origin_rank).astype("int64")
     f["_name"] = f["path"].map(lambda p: p.replace("\\", "/").rsplit("/", 1)[-1])
+    # a dangling symlink never beats a file that exists (only contested files are looked at)
+    contested = f.duplicated(keys + ["tag"], keep=False).to_numpy()
+    f["_gone"] = False
+    if contested.any():
+        f.loc[contested, "_gone"] = [not os.path.exists(p) for p in f.loc[contested, "path"]]
     f = f.sort_values(
-        keys + ["tag", "root_rank", "_origin_rank", "priority", "_name", "path"],
-        ascending=[True] * (len(keys) + 4) + [False, False],
+        keys + ["tag", "_gone", "root_rank", "_origin_rank", "priority", "_name", "path"],
+        ascending=[True] * (len(keys) + 5) + [False, False],
         kind="stable",
     ).reset_index(drop=True)
 
@@ -98,21 +106,20 @@ def _describe_conflicts(winners, losers, keys, prefer_processed) -> pd.DataFrame
         return pd.DataFrame(columns=CONFLICT_COLUMNS, dtype=object)
     merged = losers.merge(winners, on=keys + ["tag"], suffixes=("", "_kept"))
     other_task = (merged["task"] != merged["task_kept"]) if "task_kept" in merged else False
-    reason = np.where(
-        merged["root_rank"] != merged["root_rank_kept"], "an earlier root wins",
-        np.where(
-            merged["origin"] != merged["origin_kept"],
-            "processed/ preferred (prefer_processed=True)" if prefer_processed
-            else "data/ preferred (prefer_processed=False)",
-            np.where(
-                merged["priority"] != merged["priority_kept"], "the source's earlier pattern wins",
-                np.where(
-                    other_task,
-                    "tasks collapsed (include_task_level=False): latest file name wins",
-                    "latest file name wins",
-                ),
-            ),
-        ),
+    collapsed = "tasks collapsed (include_task_level=False): latest file name wins"
+    reason = np.select(
+        [merged["_gone"] & ~merged["_gone_kept"],
+         merged["root_rank"] != merged["root_rank_kept"],
+         merged["origin"] != merged["origin_kept"],
+         merged["priority"] != merged["priority_kept"],
+         np.asarray(other_task, dtype=bool) & np.ones(len(merged), dtype=bool)],
+        ["dangling symlink (its target does not exist)",
+         "an earlier root wins",
+         "processed/ preferred (prefer_processed=True)" if prefer_processed
+         else "data/ preferred (prefer_processed=False)",
+         "the source's earlier pattern wins",
+         collapsed],
+        default="latest file name wins",
     )
     out = pd.DataFrame({
         "Subject": merged["subject"],

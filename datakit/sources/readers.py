@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from pathlib import Path
 
 import msgspec
@@ -32,8 +33,15 @@ def check_file(path) -> Path:
                 f"{path}: dangling symlink (points to {os.readlink(path)!s}, which does not exist)"
             ) from None
         raise FileNotFoundError(f"{path}: file not found") from None
-    if path.is_dir():
+    except PermissionError:
+        raise PermissionError(f"{path}: permission denied (a folder on the way cannot be read)") from None
+    except OSError as exc:  # a symlink loop, a name too long, ...
+        raise OSError(exc.errno, f"{path}: cannot be opened ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(f"{path}: is a folder, expected a file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"{path}: not a regular file (a FIFO, socket or device would block "
+                         "or never end)")
     if st.st_size == 0:
         raise ValueError(f"{path}: file is empty (0 bytes)")
     try:

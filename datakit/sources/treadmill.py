@@ -18,6 +18,7 @@ Features: ``timestamp`` (raw encoder µs, int64), ``distance_mm`` (cumulative),
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -47,6 +48,8 @@ def dataqueue_has_encoder_packets(path, limit: int = _CLAIM_LIMIT) -> bool:
     after ``limit`` bytes.  A fanned-out header with distance and speed columns counts.
     """
     try:
+        if not os.path.isfile(path):  # a FIFO would block the open below
+            return False
         with open(path, "rb") as fh:
             header = fh.readline(65536).lower()
             columns = [c.strip() for c in header.split(b",")]
