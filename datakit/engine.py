@@ -367,7 +367,8 @@ def features_frame(tasks: list[CellTask], results: list[CellResult], index: pd.I
             columns[(tag, name)] = column
     if columns:
         frame = pd.DataFrame(columns, index=index, dtype=object, copy=False)
-    else:
-        frame = pd.DataFrame(index=index, columns=pd.MultiIndex.from_tuples([]), dtype=object)
-    frame.columns = pd.MultiIndex.from_tuples(list(columns), names=["Source", "Feature"])
+        frame.columns = pd.MultiIndex.from_tuples(list(columns), names=["Source", "Feature"])
+    else:  # nothing loaded (or no rows): from_tuples([]) cannot infer the two levels
+        frame = pd.DataFrame(index=index, dtype=object,
+                             columns=pd.MultiIndex.from_arrays([[], []], names=["Source", "Feature"]))
     return frame
