@@ -9,8 +9,11 @@ not a task).  No file is opened, except the cheap look a source asks for through
 recorded for a cell.
 
 A file that matches a source but cannot be placed (no subject or session token), a
-folder that cannot be read, a symlink loop, ... is skipped and recorded in
-``Discovery.skipped``; discovery never aborts on one strange entry.
+folder that cannot be read, a symlink loop, a FIFO/socket/device with a matching name
+(opening it would block), ... is skipped and recorded in ``Discovery.skipped``;
+discovery never aborts on one strange entry.  Symlinked folders are followed after
+every real folder is scanned, and only into folders not scanned yet, so a link never
+makes a file appear twice.
 """
 from __future__ import annotations
 
@@ -224,10 +227,12 @@ def walk(root, registry: dict, *, progress=None, cancel=None) -> Discovery:
     rows: list[tuple] = []
     skipped: list[tuple[str, str]] = []
     n_entries = n_dirs = 0
-    followed_links: set[str] = set()
+    visited: set[str] = set()   # real paths of the folders scanned
     root_text = str(root)
     try:
-        for origin in ORIGINS:
+        # (folder, real path, parts below the origin, tokens so far, origin)
+        stack: list[tuple[str, str, tuple[str, ...], dict, str]] = []
+        for origin in reversed(ORIGINS):
             top = root / origin
             try:
                 top_stat = top.stat()
@@ -241,70 +246,78 @@ def walk(root, registry: dict, *, progress=None, cancel=None) -> Discovery:
             if not stat.S_ISDIR(top_stat.st_mode):
                 skipped.append((str(top), f"'{origin}' is a file, expected a folder"))
                 continue
-            stack: list[tuple[str, str, tuple[str, ...], dict]] = [
-                (str(top), os.path.realpath(top), (), {})]
-            while stack:
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("discovery cancelled")
-                folder, real, rel_parts, tokens = stack.pop()
-                n_dirs += 1
-                reporter.advance(1, folder)
-                try:
-                    with os.scandir(folder) as it:
-                        entries = list(it)
-                except OSError as exc:
-                    skipped.append((folder, f"cannot read folder: {exc.strerror or exc}"))
+            stack.append((str(top), os.path.realpath(top), (), {}, origin))
+        linked: list = []  # symlinked folders: followed after every real folder is scanned
+        while stack or linked:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("discovery cancelled")
+            if not stack:
+                item = linked.pop()
+                if item[1] in visited:
+                    skipped.append((item[0], "symlink to a folder already scanned; not followed"))
                     continue
-                n_entries += len(entries)
-                subdirs = []
-                identities: dict = {}  # task label -> identity, valid when sub+ses come from folders
-                folder_has_ids = "sub" in tokens and "ses" in tokens
-                for entry in entries:
-                    name = entry.name
-                    if name[0] == ".":
+                stack.append(item)
+            folder, real, rel_parts, tokens, origin = stack.pop()
+            if real in visited:
+                continue
+            visited.add(real)
+            n_dirs += 1
+            reporter.advance(1, folder)
+            try:
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except OSError as exc:
+                skipped.append((folder, f"cannot read folder: {exc.strerror or exc}"))
+                continue
+            n_entries += len(entries)
+            subdirs = []
+            identities: dict = {}  # task label -> identity, valid when sub+ses come from folders
+            folder_has_ids = "sub" in tokens and "ses" in tokens
+            for entry in entries:
+                name = entry.name
+                if name[0] == ".":
+                    continue
+                try:
+                    if entry.is_dir():
+                        subdirs.append(entry)
                         continue
-                    try:
-                        if entry.is_dir():
-                            subdirs.append(entry)
-                            continue
-                    except OSError:
-                        pass
-                    hits = tags_for(name, rel_parts)
-                    if not hits:
-                        continue
-                    kind = _not_regular(entry)
-                    if kind:
-                        skipped.append((entry.path, f"matches {hits[0][0]!r} but is {kind}"))
-                        continue
-                    file_tokens = parse_tokens(name, tokens)
-                    ident = identities.get(file_tokens.get("task"))
-                    if ident is None or not folder_has_ids:
-                        ident = identities[file_tokens.get("task")] = _identity(file_tokens)
-                    subject, session, task = ident
-                    path = entry.path
-                    if subject is None or session is None:
-                        missing = " and ".join(
-                            k for k, v in (("sub-", subject), ("ses-", session)) if v is None
-                        )
-                        skipped.append((path, f"matches {hits[0][0]!r} but has no {missing} token"))
-                        continue
-                    for tag, priority in hits:
-                        rows.append((tag, path, origin, subject, session, task, priority, root_text))
-                for entry in subdirs:
-                    sub_real = real + os.sep + entry.name
-                    if entry.is_symlink():
-                        # only symlinks can make loops: never follow one into an ancestor
-                        # or to a folder already reached through another link
-                        sub_real = os.path.realpath(entry.path)
-                        if real == sub_real or real.startswith(sub_real + os.sep):
-                            skipped.append((entry.path, "symlink loop (points to a parent folder); not followed"))
-                            continue
-                        if sub_real in followed_links:
-                            skipped.append((entry.path, "symlink to a folder already scanned; not followed"))
-                            continue
-                        followed_links.add(sub_real)
-                    stack.append((entry.path, sub_real, rel_parts + (entry.name,),
-                                  parse_tokens(entry.name, tokens)))
+                except OSError:
+                    pass
+                hits = tags_for(name, rel_parts)
+                if not hits:
+                    continue
+                kind = _not_regular(entry)
+                if kind:
+                    skipped.append((entry.path, f"matches {hits[0][0]!r} but is {kind}"))
+                    continue
+                file_tokens = parse_tokens(name, tokens)
+                ident = identities.get(file_tokens.get("task"))
+                if ident is None or not folder_has_ids:
+                    ident = identities[file_tokens.get("task")] = _identity(file_tokens)
+                subject, session, task = ident
+                path = entry.path
+                if subject is None or session is None:
+                    missing = " and ".join(
+                        k for k, v in (("sub-", subject), ("ses-", session)) if v is None
+                    )
+                    skipped.append((path, f"matches {hits[0][0]!r} but has no {missing} token"))
+                    continue
+                for tag, priority in hits:
+                    rows.append((tag, path, origin, subject, session, task, priority, root_text))
+            for entry in subdirs:
+                item = (entry.path, real + os.sep + entry.name, rel_parts + (entry.name,),
+                        parse_tokens(entry.name, tokens), origin)
+                if not entry.is_symlink():
+                    stack.append(item)
+                    continue
+                # only symlinks can make loops: never follow one into an ancestor; the
+                # others wait until every real folder is scanned, and a link to a folder
+                # scanned already (directly or through another link) is not followed
+                sub_real = os.path.realpath(entry.path)
+                if real == sub_real or real.startswith(sub_real + os.sep):
+                    skipped.append((entry.path, "symlink loop (points to a parent folder); not followed"))
+                    continue
+                linked.append((item[0], sub_real, *item[2:]))
     finally:
         reporter.close()
     files = pd.DataFrame(rows, columns=FILE_COLUMNS, dtype=object)
