@@ -259,7 +259,7 @@ class Dataset:
         if tags is None:
             return self._derive(inventory=self._inventory[~mask])
         inventory = self._inventory.copy()
-        cols = [t for t in tags if t in inventory.columns]
+        cols = [t for t in dict.fromkeys(tags) if t in inventory.columns]  # a tag named twice: once
         if cols:
             inventory.loc[mask, cols] = np.nan
         return self._derive(inventory=inventory)
