@@ -30,7 +30,10 @@ from .progress import Reporter
 
 ORIGINS = ("data", "processed")
 DEFAULT_TASK = "task-session"
-_TOKEN = re.compile(r"(?<![A-Za-z0-9])(sub|ses|task)-([A-Za-z0-9]+)", re.IGNORECASE | re.ASCII)
+# a key glued to any letter or digit (also non-ASCII: "cafétask-x", "¹sub-0") is not a
+# token; keys are matched case-insensitively by spelling (re.IGNORECASE would also take
+# the Kelvin sign for k, the long s for s); labels are ASCII letters and digits
+_TOKEN = re.compile(r"(?<![^\W_])([sS][uU][bB]|[sS][eE][sS]|[tT][aA][sS][kK])-([A-Za-z0-9]+)")
 
 FILE_COLUMNS = ["tag", "path", "origin", "subject", "session", "task", "priority", "root"]
 SKIP_COLUMNS = ["path", "reason"]
