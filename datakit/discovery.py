@@ -153,7 +153,7 @@ def parse_tokens(text: str, into: dict | None = None) -> dict:
         if len(into) == 2 and "task" not in into:
             # common case (sub-/ses- folders): only the file name's task token is needed
             i = text.find("task-")
-            if i >= 0 and (i == 0 or not text[i - 1].isalnum()):
+            if i >= 0 and (i == 0 or not text[i - 1].isalnum()) and text.lower().find("task-") == i:
                 label = _LABEL.match(text, i + 5)
                 if label:
                     return {**into, "task": label.group()}

@@ -237,3 +237,12 @@ def test_filter_values_of_the_wrong_type_are_a_type_error(bad):
         {"notes": ["p"]}, index=pd.MultiIndex.from_tuples([("A", "ses-01", "task-x")])))
     with pytest.raises(TypeError, match="subject must"):
         ds.include(subject=bad)
+
+
+@SETTINGS
+@given(first=labels, second=labels, sep=separators, data=st.data())
+def test_the_leftmost_task_wins_whatever_its_case_with_folder_tokens_known(first, second, sep, data):
+    """Discovery's fast path for file names in sub-/ses- folders keeps the leftmost rule."""
+    counted("identity")
+    name = f"{casing(data.draw, 'task')}-{first}{sep}task-{second}_notes.txt"
+    assert parse_tokens(name, {"sub": "S", "ses": "1"})["task"] == first
