@@ -1,8 +1,8 @@
 """ExperimentTreeModel: subjects > sessions > tasks, with coverage counts per node.
 
 Built from a :class:`~datakit_gui.coverage.Coverage`.  The structure changes only when
-a new dataset arrives; filter and report changes refresh the counts in place (so the
-view keeps its expanded nodes and selection).  Nodes are kept in flat arrays and
+a new dataset arrives; filter and report changes refresh the counts in place (one
+layout change, so views keep their expanded nodes and selection).  Nodes are kept in flat arrays and
 addressed by ``internalId`` (never a Python object pointer).
 """
 from __future__ import annotations
@@ -53,8 +53,11 @@ class ExperimentTreeModel(QAbstractItemModel):
                 self._structure = structure
             self.endResetModel()
         elif coverage is not None:
+            # same nodes, new counts: one layout change instead of a dataChanged per parent
+            # (thousands of those cost a second through a proxy and a tree view)
+            self.layoutAboutToBeChanged.emit()
             self._fill_counts(coverage)
-            self._emit_all_changed(0)
+            self.layoutChanged.emit()
 
     def _build(self, coverage: cov.Coverage) -> None:
         for key in coverage.keys:
@@ -86,17 +89,6 @@ class ExperimentTreeModel(QAbstractItemModel):
                     counts[node] = row
         counts[0] = counts[[c for c in self._children[0]]].sum(axis=0) if self._children[0] else 0
         self._counts = counts
-
-    def _emit_all_changed(self, node: int) -> None:
-        children = self._children[node]
-        if not children:
-            return
-        parent = self._node_index(node)
-        self.dataChanged.emit(self.index(0, 0, parent),
-                              self.index(len(children) - 1, len(COLUMNS) - 1, parent))
-        for child in children:
-            if self._children[child]:
-                self._emit_all_changed(child)
 
     # lookups ----------------------------------------------------------------------
 

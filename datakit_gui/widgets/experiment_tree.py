@@ -15,6 +15,7 @@ class ExperimentTree(QWidget):
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setRecursiveFilteringEnabled(True)
+        self.proxy.setDynamicSortFilter(False)   # names never change in place: no re-filtering on count updates
         self.proxy.setAutoAcceptChildRows(True)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(0)
@@ -35,8 +36,11 @@ class ExperimentTree(QWidget):
         header = self.view.header()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # fixed widths: ResizeToContents re-measures every row on each count update (quadratic)
+        width = self.fontMetrics().horizontalAdvance("Missing") + 18
         for col in (1, 2, 3):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
+            header.resizeSection(col, width)
         self.view.selectionModel().currentChanged.connect(self._current_changed)
 
         layout = QVBoxLayout(self)

@@ -16,17 +16,26 @@ def test_tree_model(window, qtmodeltester):
 
 
 def test_tree_model_through_filter_and_dataset_changes(window, qtbot, qtmodeltester, demo_dataset):
+    """The tester stays connected and checks every signal of the changes that follow."""
     model = window.tree.model
     qtmodeltester.check(model, force_py=True)
     window.state.set_axis_mode("subject", "exclude")
     box = window.filters.boxes["subject"]
     box.model.setData(box.model.index(0), Qt.CheckState.Checked, Qt.ItemDataRole.CheckStateRole)
-    qtmodeltester.check(model, force_py=True)
+    with qtbot.waitSignal(window.state.report_changed, timeout=60000):
+        window.actions["validate"].trigger()
     with qtbot.waitSignal(window.state.dataset_changed, timeout=30000):
         window.actions["refresh"].trigger()
-    qtmodeltester.check(model, force_py=True)
-    empty = ExperimentTreeModel()
-    qtmodeltester.check(empty, force_py=True)
+    window.state.clear()
+    assert model.rowCount() == 0
+
+
+def test_empty_models(qtmodeltester):
+    qtmodeltester.check(ExperimentTreeModel(), force_py=True)
+
+
+def test_empty_report_model(qtmodeltester):
+    qtmodeltester.check(ReportTableModel(), force_py=True)
 
 
 def test_report_model(window, qtbot, qtmodeltester):
@@ -37,8 +46,17 @@ def test_report_model(window, qtbot, qtmodeltester):
     qtmodeltester.check(model)
     model.sort(1, Qt.SortOrder.DescendingOrder)
     model.set_filter("error", None)
+    assert model.rowCount() >= 1
+
+
+def test_report_model_signals_while_sorting_and_filtering(window, qtbot, qtmodeltester):
+    model = window.report.model
     qtmodeltester.check(model, force_py=True)
-    qtmodeltester.check(ReportTableModel(), force_py=True)
+    with qtbot.waitSignal(window.state.report_changed, timeout=60000):
+        window.actions["validate"].trigger()
+    model.sort(2, Qt.SortOrder.DescendingOrder)
+    model.set_filter("ses-01", ["ok", "missing"])
+    assert 0 < model.rowCount() < model.total()
 
 
 def test_check_list_models(window, qtbot, qtmodeltester, demo_dataset):
