@@ -14,6 +14,7 @@ from conftest import STATS
 from datakit.discovery import DEFAULT_TASK, identity_from_path, parse_tokens
 from datakit.sources.registry import available_tags
 
+pytestmark = pytest.mark.timeout(120)
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
