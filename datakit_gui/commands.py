@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import datakit
 from PySide6.QtCore import QObject, Signal
+
+import datakit
 
 from . import dialogs
 from .coverage import cell_label

@@ -81,11 +81,11 @@ class FilterSpec:
             raise KeyError(f"unknown filter axis {name!r}; axes: {AXES}")
         return getattr(self, name)
 
-    def with_axis(self, name: str, axis: AxisFilter) -> "FilterSpec":
+    def with_axis(self, name: str, axis: AxisFilter) -> FilterSpec:
         self.axis(name)
         return replace(self, **{name: axis})
 
-    def with_mode(self, name: str, mode: str, universe) -> "FilterSpec":
+    def with_mode(self, name: str, mode: str, universe) -> FilterSpec:
         """Switch an axis's mode keeping the same values let through (ticks invert)."""
         current = self.axis(name)
         if mode == current.mode:
@@ -100,7 +100,7 @@ class FilterSpec:
     def active(self) -> bool:
         return any(self.axis(a).active for a in AXES)
 
-    def pruned(self, universes: dict) -> "FilterSpec":
+    def pruned(self, universes: dict) -> FilterSpec:
         """Forget values no longer present (after a rescan); axes without a universe reset."""
         spec = self
         for name in AXES:

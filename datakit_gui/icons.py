@@ -1,7 +1,7 @@
 """Small icons drawn in code: status dots in the coverage colours, the app icon."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from . import coverage as cov
 
 
-@lru_cache(maxsize=None)
+@cache
 def status_icon(code: int) -> QIcon:
     """A filled dot in the colour of a coverage status."""
     icon = QIcon()
@@ -27,7 +27,7 @@ def status_icon(code: int) -> QIcon:
     return icon
 
 
-@lru_cache(maxsize=None)
+@cache
 def swatch(code: int, size: int = 12) -> QPixmap:
     """A small square in the colour of a coverage status (legends)."""
     pix = QPixmap(size, size)
@@ -39,7 +39,7 @@ def swatch(code: int, size: int = 12) -> QPixmap:
     return pix
 
 
-@lru_cache(maxsize=None)
+@cache
 def app_icon() -> QIcon:
     """A tiny coverage grid: the app's window icon."""
     icon = QIcon()

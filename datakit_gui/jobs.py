@@ -22,7 +22,8 @@ import os
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -44,7 +45,7 @@ def default_workers() -> int:
 class JobContext:
     """Handed to a job function in its worker thread."""
 
-    def __init__(self, job: "Job", executor_getter: Callable[[], Any]):
+    def __init__(self, job: Job, executor_getter: Callable[[], Any]):
         self._job = job
         self._executor_getter = executor_getter
         self.cancel = job.cancel_event

@@ -161,7 +161,7 @@ def extract(row: pd.Series, key=(), errors: pd.DataFrame | None = None) -> CellS
         if curves:
             out.curves.extend(curves)
             continue
-        for name, value in features.items():
+        for value in features.values():
             if isinstance(value, np.ndarray) and value.dtype == object and value.ndim == 1 \
                     and len(value) == len(t):
                 out.markers.extend(Marker(float(tt), str(text), source) for tt, text in zip(t, value))

@@ -8,6 +8,8 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
+_ROOT = QModelIndex()   # the invalid index: a model's root
+
 VALUE_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
@@ -67,7 +69,7 @@ class CheckListModel(QAbstractListModel):
 
     # QAbstractListModel -----------------------------------------------------------
 
-    def rowCount(self, parent=QModelIndex()):
+    def rowCount(self, parent=_ROOT):
         return 0 if parent.isValid() else len(self._values)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):

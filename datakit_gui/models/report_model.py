@@ -13,6 +13,8 @@ from PySide6.QtGui import QBrush, QColor
 from .. import coverage as cov
 from ..icons import status_icon
 
+_ROOT = QModelIndex()   # the invalid index: a model's root
+
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1     # cell key (tuple of str)
 SOURCE_ROLE = Qt.ItemDataRole.UserRole + 2  # source tag
 
@@ -151,10 +153,10 @@ class ReportTableModel(QAbstractTableModel):
 
     # QAbstractTableModel ----------------------------------------------------------
 
-    def rowCount(self, parent=QModelIndex()):
+    def rowCount(self, parent=_ROOT):
         return 0 if parent.isValid() else len(self._rows)
 
-    def columnCount(self, parent=QModelIndex()):
+    def columnCount(self, parent=_ROOT):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):

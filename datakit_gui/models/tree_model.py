@@ -14,6 +14,8 @@ from PySide6.QtGui import QBrush, QColor
 from .. import coverage as cov
 from ..icons import status_icon
 
+_ROOT = QModelIndex()   # the invalid index: a model's root
+
 KEY_ROLE = Qt.ItemDataRole.UserRole + 1      # the node's key prefix (tuple of str)
 COUNTS_ROLE = Qt.ItemDataRole.UserRole + 2   # dict of the node's counts
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 3   # the node's status code
@@ -123,7 +125,7 @@ class ExperimentTreeModel(QAbstractItemModel):
 
     # QAbstractItemModel -----------------------------------------------------------
 
-    def index(self, row, column, parent=QModelIndex()):
+    def index(self, row, column, parent=_ROOT):
         if isinstance(parent, QPersistentModelIndex):
             parent = QModelIndex(parent)
         if column < 0 or column >= len(COLUMNS) or row < 0:
@@ -135,21 +137,21 @@ class ExperimentTreeModel(QAbstractItemModel):
             return QModelIndex()
         return self.createIndex(row, column, children[row])
 
-    def parent(self, index=QModelIndex()):
+    def parent(self, index=_ROOT):
         if not index.isValid():
             return QModelIndex()
         parent = self._parent[self._node(index)]
         return self._node_index(parent) if parent > 0 else QModelIndex()
 
-    def rowCount(self, parent=QModelIndex()):
+    def rowCount(self, parent=_ROOT):
         if parent.isValid() and parent.column() != 0:
             return 0
         return len(self._children[self._node(parent)])
 
-    def columnCount(self, parent=QModelIndex()):
+    def columnCount(self, parent=_ROOT):
         return len(COLUMNS)
 
-    def hasChildren(self, parent=QModelIndex()):
+    def hasChildren(self, parent=_ROOT):
         return self.rowCount(parent) > 0
 
     def flags(self, index):

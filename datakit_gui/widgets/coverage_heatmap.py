@@ -14,9 +14,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QCursor, QPen
-from PySide6.QtWidgets import (QGraphicsRectItem, QHBoxLayout, QLabel, QScrollBar, QToolButton,
-                               QToolTip, QVBoxLayout, QWidget)
-
+from PySide6.QtWidgets import (
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QScrollBar,
+    QToolButton,
+    QToolTip,
+    QVBoxLayout,
+    QWidget,
+)
 from superqt.utils import QFlowLayout
 
 from .. import coverage as cov
@@ -184,10 +191,10 @@ class CoverageHeatmap(QWidget):
         coverage = self.coverage
         if coverage is None or not coverage.n_cells:
             return
-        n, m = coverage.codes.shape
+        m = coverage.codes.shape[1]
         (_, _), (y0, y1) = self.view_box.viewRange()
         height = max(1.0, self.view_box.height())
-        factor = max(1, int(math.ceil((y1 - y0) / height)))
+        factor = max(1, math.ceil((y1 - y0) / height))
         if not force and factor == self._factor:
             return
         self._factor = factor
@@ -230,12 +237,12 @@ class CoverageHeatmap(QWidget):
             return
         (_, _), (y0, y1) = self.view_box.viewRange()
         n = self.coverage.n_cells
-        span = max(1, int(round(y1 - y0)))
+        span = max(1, round(y1 - y0))
         self._syncing = True
         self.scrollbar.setRange(0, max(0, n - span))
         self.scrollbar.setPageStep(span)
         self.scrollbar.setSingleStep(max(1, span // 10))
-        self.scrollbar.setValue(int(round(y0)))
+        self.scrollbar.setValue(round(y0))
         self._syncing = False
 
     def _scrolled(self, value: int) -> None:

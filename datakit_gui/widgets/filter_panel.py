@@ -8,8 +8,18 @@ the equivalent Python expression, which can be copied into a notebook.
 from __future__ import annotations
 
 from PySide6.QtGui import QFontDatabase, QGuiApplication
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListView, QPlainTextEdit, QPushButton,
-                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPlainTextEdit,
+    QPushButton,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..filters import AXES, EXCLUDE, INCLUDE, axis_from_checked
 from ..models.check_model import CheckListModel

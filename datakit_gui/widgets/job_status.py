@@ -46,7 +46,7 @@ class JobStatus(QWidget):
         if total > 0:
             self.bar.setRange(0, total)
             self.bar.setValue(min(done, total))
-            self.bar.setFormat(f"%v / %m  (%p%)")
+            self.bar.setFormat("%v / %m  (%p%)")
         else:
             self.bar.setRange(0, 0)
         text = f"{job.name}: {message}" if message else f"{job.name}…"

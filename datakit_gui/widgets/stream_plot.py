@@ -14,8 +14,17 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListView, QPushButton, QScrollArea, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .. import dialogs
 from ..coverage import cell_label
@@ -46,6 +55,7 @@ class StreamPlot(QWidget):
         self.plots: list[pg.PlotItem] = []
         self.items: list[tuple[pg.PlotDataItem, object]] = []   # (item, Curve)
         self.crosshairs: list[pg.InfiniteLine] = []
+        self._drawn_key = None
 
         self.title = QLabel("Select a cell (tree, heatmap or report) to plot its streams.")
         self.title.setObjectName("streamPlotTitle")
@@ -57,11 +67,18 @@ class StreamPlot(QWidget):
         self.csv_button.setToolTip("Save the samples of the shown curves within the visible time range")
         for button in (self.png_button, self.csv_button, self.reset_button):
             button.setEnabled(False)
+        self.normalize = QCheckBox("Scale 0–1")
+        self.normalize.setObjectName("streamNormalize")
+        self.normalize.setToolTip("Draw each curve scaled to its own 0–1 range, so curves of very "
+                                  "different units share a plot (the readout stays in real units)")
+        self.normalize.toggled.connect(self._redraw)
+        self._scaled: dict[str, np.ndarray] = {}
         self.png_button.clicked.connect(self.export_png)
         self.csv_button.clicked.connect(self.export_csv)
         self.reset_button.clicked.connect(self.reset_zoom)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
+        top.addWidget(self.normalize)
         top.addWidget(self.reset_button)
         top.addWidget(self.png_button)
         top.addWidget(self.csv_button)
@@ -111,6 +128,7 @@ class StreamPlot(QWidget):
 
     def set_streams(self, streams: CellStreams | None) -> None:
         self.streams = streams
+        self._scaled = {}
         if streams is None:
             self.features.set_items([])
             self.title.setText("Select a cell (tree, heatmap or report) to plot its streams.")
@@ -122,7 +140,20 @@ class StreamPlot(QWidget):
             self.features.set_items(names, names, labels, tips, colors)
         self._redraw()
 
+    def _display_y(self, curve) -> np.ndarray:
+        if not self.normalize.isChecked():
+            return curve.y
+        scaled = self._scaled.get(curve.name)
+        if scaled is None:
+            finite = curve.y[np.isfinite(curve.y)]
+            lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            scaled = (curve.y - lo) / (hi - lo) if hi > lo else curve.y - lo
+            self._scaled[curve.name] = scaled
+        return scaled
+
     def _redraw(self) -> None:
+        keep = self.visible_range() if self.plots and self.streams is not None \
+            and self._drawn_key == self.streams.key else None
         self.graphics.clear()
         self.plots, self.items, self.crosshairs, self._heights = [], [], [], []
         streams = self.streams
@@ -142,7 +173,7 @@ class StreamPlot(QWidget):
                 plot.addLegend(offset=(-4, 4), labelTextSize="8pt", brush=(255, 255, 255, 190))
             for curve in curves:
                 color = self._color(streams.curves.index(curve))
-                item = pg.PlotDataItem(curve.t, curve.y, pen=pg.mkPen(color, width=1),
+                item = pg.PlotDataItem(curve.t, self._display_y(curve), pen=pg.mkPen(color, width=1),
                                        name=curve.label, skipFiniteCheck=True)
                 plot.addItem(item)   # the plot applies clip-to-view and peak downsampling
                 self.items.append((item, curve))
@@ -154,6 +185,9 @@ class StreamPlot(QWidget):
         self._decorate()
         self.graphics.setMinimumHeight(sum(self._heights) + 40 if self._heights else 0)
         self.title.setText(self._title_text())
+        self._drawn_key = streams.key
+        if keep is not None and self.plots:     # a feature toggle keeps the zoom
+            self.plots[0].setXRange(*keep, padding=0)
 
     @staticmethod
     def _color(i: int) -> tuple:
@@ -162,7 +196,9 @@ class StreamPlot(QWidget):
     def _add_plot(self, row: int, source: str) -> pg.PlotItem:
         plot = self.graphics.addPlot(row=row, col=0)
         basis = self.streams.time_basis.get(source)
-        plot.setLabel("left", source, **{"font-size": "9pt"})
+        selected = source == self.state.selected_source
+        plot.setLabel("left", f"<b>{source}</b>" if selected else source,
+                      **{"font-size": "9pt", "color": "#a33" if selected else "#282828"})
         plot.getAxis("left").setWidth(78)
         if basis not in (None, "master"):
             plot.setTitle(f"{source}: not on the master clock (time basis: {basis})",
@@ -227,8 +263,8 @@ class StreamPlot(QWidget):
 
     def _title_text(self) -> str:
         s = self.streams
-        parts = [f"<b>{html.escape(cell_label(s.key))}</b>: {len(s.curves)} curves from "
-                 f"{len(s.curve_sources)} sources"]
+        parts = [(f"<b>{html.escape(cell_label(s.key))}</b>: {len(s.curves)} curves from "
+                  f"{len(s.curve_sources)} sources")]
         if s.tracks:
             parts.append(f"{sum(len(t) for t in s.tracks.values())} interval tracks")
         if s.markers:

@@ -82,7 +82,7 @@ def test_save_with_bad_suffix_says_what_to_do(window, qtbot, tmp_path, dialog_lo
     run_action(window, qtbot, "materialize", window.state.frame_changed)
     dialog_log["answers"]["ask_save_frame_path"] = str(tmp_path / "frame.csv")
     assert window.commands.save() is False
-    (name, args), = dialog_log["errors"]()
+    (_, args), = dialog_log["errors"]()
     assert ".h5" in args[1] and ".pkl" in args[1]
 
 
@@ -151,7 +151,7 @@ def test_opening_a_missing_folder_reports_what_to_do(make_window, tmp_path, qtbo
     with qtbot.waitSignal(window.jobs.finished, timeout=30000) as done:
         window.open_roots([tmp_path / "nowhere"])
     assert done.args[1] == "error"
-    (name, args), = dialog_log["errors"]()
+    (_, args), = dialog_log["errors"]()
     title, message = args[0], args[1]
     assert "Discovery" in title and "nowhere" in message and "Open" in message
     assert window.state.dataset is None and window.centre.currentWidget() is window.welcome
@@ -171,4 +171,4 @@ def test_opening_a_pickle_asks_first(window, qtbot, tmp_path, dialog_log, confir
     else:
         assert window.commands.open_saved(str(path)) is False
         assert window.state.frame is None
-    assert dialog_log["calls"][-1 if not confirm else -1][0] in ("confirm_pickle",)
+    assert dialog_log["calls"][-1][0] == "confirm_pickle"

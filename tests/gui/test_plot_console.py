@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 import pyqtgraph as pg
+import pytest
 from PySide6.QtCore import QPointF
 
 TIME = "time_elapsed_s"
@@ -88,6 +88,23 @@ def test_feature_choice_and_crosshair(plotted, qtbot):
     assert "t = " in plot.readout.text()
     assert all(line.isVisible() for line in plot.crosshairs)
     assert plot.crosshairs[0].value() == pytest.approx(x)
+
+
+def test_toggling_features_keeps_zoom_and_scaling_keeps_readout(plotted, qtbot):
+    window, _ = plotted
+    plot = window.plot
+    plot.plots[0].setXRange(3.0, 7.0, padding=0)
+    values = plot.features.values()
+    plot.features.set_checked(values[1:])
+    assert plot.visible_range() == pytest.approx((3.0, 7.0))
+    raw = dict(plot.readout_at(5.0))
+    plot.normalize.setChecked(True)
+    for item, curve in plot.items:
+        finite = item.yData[np.isfinite(item.yData)]
+        if finite.size and np.ptp(curve.y[np.isfinite(curve.y)]) > 0:
+            assert finite.min() == pytest.approx(0.0) and finite.max() == pytest.approx(1.0)
+    assert dict(plot.readout_at(5.0)) == raw                 # readout in real units
+    assert plot.visible_range() == pytest.approx((3.0, 7.0))
 
 
 def test_export_png_and_visible_csv(plotted, qtbot, tmp_path):
