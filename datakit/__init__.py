@@ -17,7 +17,6 @@ from .dataset import ConflictWarning, Dataset
 from .errors import Cancelled, LoadError, PickleRefused
 from .io import load_dataset
 from .meta import build_meta, get_version
-from .profile import MaterializedMemoryReport, profile_materialized
 from .shell import open_shell
 from .settings import Devices, Settings, configure, get_settings
 from .sources.base import DataSource, LoadContext, LoadedStream
@@ -35,6 +34,10 @@ logger.addHandler(logging.NullHandler())
 
 
 def __getattr__(name):
+    if name in ("profile_materialized", "MaterializedMemoryReport"):
+        from . import profile  # imported on first use: the CLI's --help stays light
+
+        return getattr(profile, name)
     if name == "__version__":
         return get_version()
     if name == "settings":
