@@ -37,7 +37,7 @@ class ExperimentTree(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         # fixed widths: ResizeToContents re-measures every row on each count update (quadratic)
-        width = self.fontMetrics().horizontalAdvance("Missing") + 18
+        width = self.fontMetrics().horizontalAdvance("Missing") + 12
         for col in (1, 2, 3):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
             header.resizeSection(col, width)

@@ -2,7 +2,8 @@
 
 One PlotItem per source with a numeric stream (its features as curves, choosable in the
 list on the left), one track plot per interval source (psychopy trials, timestamps),
-notes as vertical markers, the experiment window shaded, a crosshair that reads every
+psychopy trials also shaded behind every curve, notes as vertical markers, the
+experiment window shaded, a crosshair that reads every
 curve's value at the cursor.  X axes are linked; long curves are clipped to the view and
 peak-downsampled.  Export: PNG of the figure, CSV of the samples in view.
 """
@@ -30,10 +31,12 @@ from .. import dialogs
 from ..coverage import cell_label
 from ..models.check_model import CheckListModel
 from ..streams import CellStreams, value_at, visible_frame
+from .interval_shading import IntervalShading
 
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
            (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
 WINDOW_BRUSH = (120, 200, 120, 45)
+SHADED_INTERVALS = ("psychopy",)   # interval sources also shaded behind every curve
 MAX_LEGEND = 5          # more curves than this: the coloured feature list is the legend
 PLOT_MIN_HEIGHT = 110   # px per stream plot; more plots than fit scroll
 TIME_LABEL = "time on the master clock (s)"
@@ -152,8 +155,10 @@ class StreamPlot(QWidget):
         return scaled
 
     def _redraw(self) -> None:
+        # a feature toggle keeps a zoom the user chose (auto-range off after panning/zooming)
         keep = self.visible_range() if self.plots and self.streams is not None \
-            and self._drawn_key == self.streams.key else None
+            and self._drawn_key == self.streams.key \
+            and not self.plots[0].vb.autoRangeEnabled()[0] else None
         self.graphics.clear()
         self.plots, self.items, self.crosshairs, self._heights = [], [], [], []
         streams = self.streams
@@ -180,7 +185,7 @@ class StreamPlot(QWidget):
             row += 1
         for source, tracks in streams.tracks.items():
             plot = self._add_plot(row, source)
-            self._draw_tracks(plot, tracks)
+            self._draw_tracks(plot, source, tracks)
             row += 1
         self._decorate()
         self.graphics.setMinimumHeight(sum(self._heights) + 40 if self._heights else 0)
@@ -217,7 +222,8 @@ class StreamPlot(QWidget):
         self.plots.append(plot)
         return plot
 
-    def _draw_tracks(self, plot: pg.PlotItem, tracks) -> None:
+    def _draw_tracks(self, plot: pg.PlotItem, source: str, tracks) -> None:
+        """Intervals as filled bars, one row per track; the rows are named on the left axis."""
         ticks = []
         for k, track in enumerate(tracks):
             color = PALETTE[(k + 3) % len(PALETTE)]
@@ -228,12 +234,18 @@ class StreamPlot(QWidget):
             item = pg.PlotCurveItem(x, y, pen=pg.mkPen(color, width=1), fillLevel=k,
                                     brush=pg.mkBrush(*color, 110))
             plot.addItem(item)
-            ticks.append((k + 0.4, track.label))
-        plot.getAxis("left").setTicks([ticks])
+            label = track.label if len(tracks) > 1 else source
+            ticks.append((k + 0.4, label))
+        axis = plot.getAxis("left")
+        axis.setTicks([ticks])
+        axis.enableAutoSIPrefix(False)
+        plot.setLabel("left", "")          # the row names say it; a rotated name would not fit
+        if len(tracks) > 1:
+            plot.setTitle(f"{source} intervals", size="8pt", color=(90, 90, 90))
         plot.setYRange(-0.1, len(tracks) - 0.1, padding=0)
         plot.setMouseEnabled(x=True, y=False)
         plot.showGrid(x=True, y=False)
-        height = 34 + 22 * len(tracks)
+        height = (40 if len(tracks) > 1 else 26) + 22 * len(tracks)
         plot.setMaximumHeight(height)
         plot.setPreferredHeight(height)
         self._heights[-1] = height
@@ -246,6 +258,10 @@ class StreamPlot(QWidget):
             axis.setStyle(showValues=last)
             if last:
                 plot.setLabel("bottom", TIME_LABEL)
+            if i < len(self.plots) - len(streams.tracks):      # curve plots: shade the trials
+                for source in SHADED_INTERVALS:
+                    for track in streams.tracks.get(source, ()):
+                        plot.addItem(IntervalShading(track.starts, track.stops), ignoreBounds=True)
             if streams.window is not None:
                 region = pg.LinearRegionItem(values=streams.window, movable=False,
                                              brush=pg.mkBrush(*WINDOW_BRUSH), pen=pg.mkPen(None))
@@ -271,6 +287,8 @@ class StreamPlot(QWidget):
             parts.append(f"{len(s.markers)} notes (dotted lines)")
         if s.window is not None:
             parts.append("<span style='color:#3a7a3a'>green: experiment window</span>")
+        if any(src in s.tracks for src in SHADED_INTERVALS):
+            parts.append("<span style='color:#7a5aa8'>purple: psychopy trials</span>")
         if s.failed:
             parts.append("<span style='color:#c00'>failed: " + html.escape(", ".join(s.failed)) + "</span>")
         if not self.plots:

@@ -62,11 +62,15 @@ class WelcomePage(QWidget):
         column.addLayout(buttons)
         column.addSpacing(12)
         column.addWidget(QLabel("<b>Recent folders</b> (double-click or Enter to open)"))
+        self.no_recent = QLabel("No recent folders yet.")
+        self.no_recent.setStyleSheet("color: #777")
+        column.addWidget(self.no_recent)
         column.addWidget(self.recent, 1)
         column.addWidget(hint)
+        column.addStretch(0)
         outer = QHBoxLayout(self)
         outer.addStretch(1)
-        outer.addLayout(column, 4)
+        outer.addLayout(column, 6)
         outer.addStretch(1)
         self.refresh()
 
@@ -75,6 +79,8 @@ class WelcomePage(QWidget):
         self.recent_model.setStringList(["  +  ".join(e) for e in self._entries])
         if self._entries:
             self.recent.setCurrentIndex(self.recent_model.index(0))
+        self.recent.setVisible(bool(self._entries))
+        self.no_recent.setVisible(not self._entries)
 
     def _activated(self, index) -> None:
         if 0 <= index.row() < len(self._entries):

@@ -164,3 +164,26 @@ def test_console_evaluates_df_shape(window, qtbot):
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30000)
     assert not dock.started
+
+
+def test_psychopy_trials_are_shaded_behind_every_curve(window, qtbot, demo_dataset):
+    from datakit_gui.widgets.interval_shading import IntervalShading
+
+    inventory = demo_dataset.inventory
+    key = tuple(inventory[inventory["psychopy"].notna()].index[0])
+    with qtbot.waitSignal(window.state.cell_loaded, timeout=30000):
+        window.state.select_cell(key)
+    streams = window.state.cell_streams
+    trials = streams.tracks["psychopy"]
+    expected = np.sort(np.concatenate([np.column_stack([tr.starts, tr.stops]) for tr in trials]), axis=0)
+    assert len(expected) > 3
+    plot = window.plot
+    curve_plots = plot.plots[:len(streams.curve_sources)]
+    assert curve_plots
+    for p in curve_plots:
+        shading = [i for i in p.items if isinstance(i, IntervalShading)]
+        assert len(shading) == len(trials)
+        drawn = np.sort(np.array([iv for s in shading for iv in s.intervals()]), axis=0)
+        assert np.allclose(drawn, expected)
+        assert not shading[0].boundingRect().isEmpty()
+    assert "psychopy trials" in plot.title.text()
