@@ -42,7 +42,9 @@ def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "shots.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings)
-    window.prefs.add_recent([str(Path.home() / "experiments" / "2025-widefield-cohort")])
+    for name in ("2025-widefield-cohort", "2025-gratings-pilot"):
+        window.prefs.add_recent([str(Path.home() / "experiments" / name)])
+    window.welcome.refresh()
     window.resize(*SIZE)
     window.show()
     settle()
@@ -63,11 +65,12 @@ def main(out: Path) -> None:
     window.grab().save(str(out / "screenshot-coverage.png"))
 
     inventory = window.state.dataset.inventory
-    rich = tuple(inventory.notna().sum(axis=1).idxmax())
-    window.state.select_cell(rich)
+    with_trials = inventory[inventory["psychopy"].notna()]
+    rich = tuple(with_trials.notna().sum(axis=1).idxmax())      # a gratings/movies session
+    window.state.select_cell(rich, "wheel")
     wait_for(window.state.cell_loaded)
-    keep = {"treadmill.speed_mm", "pupil_dlc.pupil_diameter_mm", "meso_mean.Mean",
-            "mesomap.VISp_L", "mesomap.MOs_L", "wheel.speed_mm", "meso_dff.dF_F"}
+    keep = {"wheel.speed_mm", "pupil_dlc.pupil_diameter_mm", "meso_mean.Mean", "suite2p.dff",
+            "treadmill.speed_mm", "meso_dff.dF_F", "mesomap.VISp_L"}
     window.plot.features.set_checked([v for v in window.plot.features.values() if v in keep])
     settle(800)
     plot = window.plot
