@@ -181,6 +181,7 @@ class CoverageHeatmap(QWidget):
             self._factor = 0
             self.view_box.setRange(xRange=(0, m), yRange=(0, n), padding=0)
         self._draw_image(force=True)
+        self._update_separators()
         self._update_legend()
         self._show_selection()
         if not same_cells:
@@ -201,6 +202,16 @@ class CoverageHeatmap(QWidget):
         reduced = cov.block_worst(coverage.codes, factor)
         self.image.setImage(self._lut[reduced], levels=(0, 255), autoLevels=False)
         self.image.setRect(QRectF(0, 0, m, reduced.shape[0] * factor))
+
+    def _update_separators(self) -> None:
+        """Subject separator lines only where subjects are a few pixels tall (else they are noise)."""
+        if self.coverage is None or not self.coverage.n_cells:
+            return
+        bounds = self.cell_axis.group_bounds(1)
+        (_, _), (y0, y1) = self.view_box.viewRange()
+        px_per_row = max(1.0, self.view_box.height()) / max(1e-9, y1 - y0)
+        groups = len(bounds) + 1
+        self.separators.setVisible(px_per_row * self.coverage.n_cells / groups >= 6)
 
     def _update_legend(self) -> None:
         counts = {code: 0 for code in LEGEND_ORDER}
@@ -233,6 +244,7 @@ class CoverageHeatmap(QWidget):
 
     def _range_changed(self, *args) -> None:
         self._draw_image()
+        self._update_separators()
         if self.coverage is None or self._syncing:
             return
         (_, _), (y0, y1) = self.view_box.viewRange()

@@ -69,10 +69,13 @@ class CellAxis(pg.AxisItem):
             values = [r + 0.5 for r in range(first, last)]
             self._strings = {v: " · ".join(self._keys[int(v)]) for v in values}
             return [(1.0, values)]
-        for starts, ends, labels in reversed(self._levels):
+        for depth, (starts, ends, labels) in reversed(list(enumerate(self._levels))):
             visible = (ends > minVal) & (starts < maxVal)
             sizes = (ends - starts) * px_per_row
-            if visible.any() and np.median(sizes[visible]) >= MIN_LABEL_PX:
+            if not visible.any():
+                continue
+            # finest level whose groups are tall enough; subjects always (thinned out)
+            if depth == 0 or np.median(sizes[visible]) >= MIN_LABEL_PX:
                 values, last_px = [], -np.inf
                 for s, e, label in zip(starts[visible], ends[visible], np.asarray(labels, dtype=object)[visible]):
                     centre = (max(s, minVal) + min(e, maxVal)) / 2
