@@ -71,7 +71,10 @@ class ReportTable(QWidget):
         state.report_changed.connect(self._report_changed)
 
     def _report_changed(self) -> None:
-        self.model.set_report(self.state.report)
+        if self.state.report_update is not None:
+            self.model.update_rows(self.state.report, self.state.report_update)
+        else:
+            self.model.set_report(self.state.report)
         self._update_counts()
 
     def _refilter(self, *args) -> None:

@@ -144,3 +144,26 @@ print("survived")
                          check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "survived" in out.stdout
+
+
+def test_merging_reports_replaces_rows_in_place(demo_dataset):
+    from datakit_gui.state import AppState
+
+    state = AppState()
+    state.set_dataset(demo_dataset)
+    columns = ["Subject", "Session", "Task", "Source", "status", "path", "error_type", "message",
+               "traceback"]
+    keys = list(demo_dataset.inventory.index[:2])
+    first = pd.DataFrame([[*k, s, "ok", None, None, None, None] for k in keys for s in ("wheel", "notes")],
+                         columns=columns, dtype=object)
+    state.merge_report(first)
+    assert len(state.report) == 4 and state.report_update is None
+    again = first.iloc[[1]].copy()
+    again["status"], again["message"] = "error", "broken"
+    state.merge_report(again)
+    assert len(state.report) == 4 and list(state.report_update) == [1]
+    assert state.report.iloc[1]["message"] == "broken" and state.report.iloc[0]["status"] == "ok"
+    new = first.iloc[[0]].copy()
+    new["Source"] = "psychopy"
+    state.merge_report(new)
+    assert len(state.report) == 5 and state.report_update is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 
 from datakit_gui.models import CheckListModel, ExperimentTreeModel, ReportTableModel
+from datakit_gui.models.report_model import KEY_ROLE
 
 
 def test_tree_model(window, qtmodeltester):
@@ -57,6 +58,12 @@ def test_report_model_signals_while_sorting_and_filtering(window, qtbot, qtmodel
     model.sort(2, Qt.SortOrder.DescendingOrder)
     model.set_filter("ses-01", ["ok", "missing"])
     assert 0 < model.rowCount() < model.total()
+    total = model.total()
+    key = model.index(0, 0).data(KEY_ROLE)
+    with qtbot.waitSignal(window.state.cell_loaded, timeout=30000):   # merges its rows in place
+        window.state.select_cell(key)
+    assert window.state.report_update is not None
+    assert model.total() == total and model.rowCount() > 0
 
 
 def test_check_list_models(window, qtbot, qtmodeltester, demo_dataset):
