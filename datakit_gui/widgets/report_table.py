@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from superqt.utils import QSignalDebouncer
 
 from ..models.report_model import KEY_ROLE, SOURCE_ROLE, ReportTableModel
 
@@ -66,7 +67,10 @@ class ReportTable(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.view)
 
-        self.search.textChanged.connect(self._refilter)
+        self._debouncer = QSignalDebouncer(self)   # refilter once typing pauses (140k rows)
+        self._debouncer.setTimeout(180)
+        self._debouncer.triggered.connect(self._refilter)
+        self.search.textChanged.connect(self._debouncer.throttle)
         self.status.currentIndexChanged.connect(self._refilter)
         state.report_changed.connect(self._report_changed)
 

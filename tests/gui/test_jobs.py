@@ -40,10 +40,11 @@ def test_validate_fills_report_and_heatmap(window, qtbot, demo_dataset, demo_exp
     assert model.rowCount() == 1
     window.report.status.setCurrentIndex(0)
     window.report.search.setText(broken.tag)
-    assert 1 <= model.rowCount() < len(report)
+    qtbot.waitUntil(lambda: 1 <= model.rowCount() < len(report))   # after the typing pause
     assert all(model.row_info(r)["Source"] == broken.tag or broken.tag in model.row_info(r)["Path"]
                for r in range(model.rowCount()))
     window.report.search.clear()
+    qtbot.waitUntil(lambda: model.rowCount() == len(report))
     # double-click on the error row selects its cell
     with qtbot.waitSignal(window.state.selection_changed):
         window.report.view.doubleClicked.emit(model.index(0, 2))
