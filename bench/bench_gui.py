@@ -222,15 +222,14 @@ def bench_pan(app, n_points: int = 10_000_000) -> dict:
 
 def main() -> None:
     warnings.simplefilter("ignore")
-    print(f"GUI benchmarks (Qt platform: {os.environ.get('QT_QPA_PLATFORM') or 'default'}, "
-          f"{os.cpu_count()} CPUs)")
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication([])
+    print(f"GUI benchmarks (Qt platform: {app.platformName()}, {os.cpu_count()} CPUs)")
     starts = bench_startup()
     print(f"1. window shown after start: median {np.median(starts):.2f} s "
           f"(runs: {', '.join(f'{s:.2f}' for s in starts)}; goal < {GOALS['shown']} s)")
 
-    from PySide6.QtWidgets import QApplication
-
-    app = QApplication.instance() or QApplication([])
     from datakit_gui import qtfix
     from datakit_gui.app import configure_pyqtgraph
 

@@ -130,6 +130,8 @@ class MainWindow(QMainWindow):
         tip = tip or text.replace("…", "")
         action.setToolTip(f"{tip} ({action.shortcut().toString()})" if shortcut else tip)
         action.setStatusTip(tip)
+        action.setIconText(text.replace("&", "").replace("…", "").replace(" Selection", "")
+                           .replace(" Materialized", ""))
         action.triggered.connect(lambda checked=False: slot())
         self.actions[key] = action
         self.addAction(action)
@@ -143,9 +145,9 @@ class MainWindow(QMainWindow):
         a("openSaved", "Open &Saved Dataset…", c.open_saved, "Ctrl+Shift+O",
           "Open a saved .h5/.pkl dataset as df (a pickle asks first: it can run code)")
         a("refresh", "&Refresh", c.refresh, "F5", "Rescan the open folders")
-        a("validate", "&Validate", c.validate, "Ctrl+Shift+V",
+        a("validate", "&Validate Selection", c.validate, "Ctrl+Shift+V",
           "Load every (cell, source) of the filtered selection and report problems")
-        a("materialize", "&Materialize", c.materialize, "Ctrl+M",
+        a("materialize", "&Materialize Selection", c.materialize, "Ctrl+M",
           "Load the filtered selection into one DataFrame (df)")
         a("save", "&Save Materialized…", c.save, QKeySequence.StandardKey.Save,
           "Save the materialized frame (.h5 HDF5 or .pkl pickle)")

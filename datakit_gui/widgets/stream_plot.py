@@ -352,7 +352,7 @@ class StreamPlot(QWidget):
                 raise OSError(f"could not write {path}: check the folder exists and is writable")
             return path
 
-        self.jobs.submit(f"Export {Path(path).name}", save, lane="io",
+        self.jobs.submit(f"Export {Path(path).name}", save, lane="export-" + Path(path).suffix,
                          on_result=self.exported.emit,
                          on_error=lambda e, tb: dialogs.show_error(self, "Export failed", str(e), tb))
 
@@ -370,6 +370,6 @@ class StreamPlot(QWidget):
             visible_frame(curves, x0, x1).to_csv(path, index=False)
             return path
 
-        self.jobs.submit(f"Export {Path(path).name}", save, lane="io",
+        self.jobs.submit(f"Export {Path(path).name}", save, lane="export-" + Path(path).suffix,
                          on_result=self.exported.emit,
                          on_error=lambda e, tb: dialogs.show_error(self, "Export failed", str(e), tb))
