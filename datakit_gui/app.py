@@ -28,6 +28,20 @@ def configure_pyqtgraph() -> None:
                         imageAxisOrder="row-major")
 
 
+def _close_on_signals(window) -> None:
+    """Ctrl+C / SIGTERM in the terminal close the window like the close button (jobs are
+    cancelled and waited for); a light timer lets Python see the signal while Qt waits."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: window.close())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.version:
@@ -50,6 +64,7 @@ def main(argv=None) -> int:
 
     window = MainWindow(workers=args.workers)
     window.show()
+    _close_on_signals(window)
     if args.demo:
         window.commands.open_demo()
     elif args.roots:

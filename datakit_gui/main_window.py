@@ -57,6 +57,7 @@ class MainWindow(QMainWindow):
         self.jobs = JobRunner(self, workers=workers, executor=executor)
         self.commands = Commands(self, self.state, self.jobs, self.prefs)
         self._closing = False
+        self._released = False
 
         self.heatmap = CoverageHeatmap(self.state)
         self.welcome = WelcomePage(self.prefs)
@@ -293,4 +294,7 @@ class MainWindow(QMainWindow):
         self.prefs.save_window(self)
         self.console_dock.shutdown()
         self.jobs.shutdown()
+        if not self._released:
+            self._released = True
+            qtfix.release_gui_collector()
         super().closeEvent(event)

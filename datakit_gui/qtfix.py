@@ -25,12 +25,14 @@ collection to pyqtgraph's GarbageCollector (automatic GC off, a GUI-thread timer
 from __future__ import annotations
 
 import ctypes
+import gc
 import sys
 
 _PROBES = 32
 _HEADROOM = 1 << 40
 _applied = False
 _collector = None
+_holders = 0
 
 
 def _probe() -> dict:
@@ -80,10 +82,24 @@ def apply() -> bool:
 
 
 def collect_in_gui_thread(interval_s: float = 1.0):
-    """Collect cyclic garbage only in the GUI thread, on a timer (once per process)."""
-    global _collector
+    """Collect cyclic garbage only in the GUI thread, on a timer, while a window needs it.
+
+    Each call takes a hold (a main window calls it once); :func:`release_gui_collector`
+    gives it back, and the last release turns Python's automatic collection on again.
+    """
+    global _collector, _holders
+    _holders += 1
     if _collector is None:
         from pyqtgraph.util.garbage_collector import GarbageCollector
 
         _collector = GarbageCollector(interval=interval_s)
     return _collector
+
+
+def release_gui_collector() -> None:
+    global _collector, _holders
+    _holders = max(0, _holders - 1)
+    if _holders == 0 and _collector is not None:
+        _collector.timer.stop()
+        _collector = None
+        gc.enable()

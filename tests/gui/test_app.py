@@ -109,3 +109,16 @@ def test_dropping_a_folder_opens_it(make_window, demo_root, qtbot):
     with qtbot.waitSignal(window.state.dataset_changed, timeout=30000):
         window.dropEvent(event)
     assert window.state.roots == [str(demo_root)]
+
+
+def test_automatic_gc_is_back_after_the_last_window_closes(make_window, qtbot):
+    import gc
+
+    first, second = make_window(), make_window()
+    assert not gc.isenabled()              # collected on a GUI-thread timer while windows live
+    first.close()
+    qtbot.waitUntil(lambda: not first.isVisible())
+    assert not gc.isenabled()
+    second.close()
+    qtbot.waitUntil(lambda: not second.isVisible())
+    assert gc.isenabled()
