@@ -8,6 +8,7 @@ worst status of each block of rows (an error never disappears when zoomed out).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -56,7 +57,7 @@ class Coverage:
     report: pd.DataFrame          # the report the codes were built from
     row_counts: pd.DataFrame      # per cell: COUNT_COLUMNS
 
-    @property
+    @cached_property
     def keys(self) -> list[tuple]:
         return [tuple(map(str, k)) for k in self.index]
 

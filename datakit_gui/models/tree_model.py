@@ -46,8 +46,10 @@ class ExperimentTreeModel(QAbstractItemModel):
 
     def set_coverage(self, coverage: cov.Coverage | None) -> None:
         """Show ``coverage``; only a different set of cells rebuilds the tree."""
-        structure = None if coverage is None else tuple(coverage.keys)
-        if structure != self._structure:
+        structure = None if coverage is None else coverage.index
+        same = (structure is None and self._structure is None) or (
+            structure is not None and self._structure is not None and structure.equals(self._structure))
+        if not same:
             self.beginResetModel()
             self._clear()
             if coverage is not None:
