@@ -99,7 +99,7 @@ def _pymmcore_table(frames) -> pd.DataFrame:
         "time_received": timeline.parse_wall([c.TimeReceivedByCore for c in cams]),
         "exposure_ms": _numeric([f.exposure_ms for f in frames]),
         "temperature": _numeric([c.Temperature for c in cams]).astype(np.float32),
-        "camera": pd.Series([c.Camera for c in cams], dtype=object),
+        "camera": pd.Series([c.Camera for c in cams], dtype="category"),
     })
     return table.dropna(axis=1, how="all")
 

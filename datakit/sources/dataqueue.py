@@ -1,7 +1,9 @@
 """``dataqueue``: the acquisition queue CSV, the cell's master clock.
 
 Header ``queue_elapsed,packet_ts,device_ts,device_id,payload`` (+ fanned-out dict payload
-columns since 2026).  ``t`` is ``queue_elapsed`` on the master clock: zero at the first
+columns since 2026).  Numeric payloads (camera ImageNumber, nidaq edge counter) are in
+``payload_value``; ``payload`` keeps the text ones (encoder packets) and is empty for
+numeric rows.  ``t`` is ``queue_elapsed`` on the master clock: zero at the first
 master-camera row (settings.devices.master_camera), rows sorted, ties nudged by a few
 ulps so ``t`` strictly increases and no row is lost.  Without master-camera rows the zero
 is the first row and ``time_basis`` says ``dataqueue_first_row``.
@@ -80,8 +82,13 @@ class DataqueueSource(DataSource):
         t = qe - zero
         frame["time_elapsed_s"] = t
 
-        if "payload" in frame.columns:  # ImageNumber / nidaq counter as numbers, once
-            frame["payload_value"] = pd.to_numeric(frame["payload"], errors="coerce").astype(np.float64)
+        if "payload" in frame.columns:
+            # numbers (ImageNumber, nidaq counter) parsed once into payload_value; payload
+            # keeps only the text payloads (encoder packets), so a materialized cell does
+            # not carry 200k number strings (slow to pickle between processes)
+            value = pd.to_numeric(frame["payload"], errors="coerce").astype(np.float64)
+            frame["payload_value"] = value
+            frame["payload"] = frame["payload"].where(value.isna())
         for column in ("packet_ts", "device_ts"):
             if column in frame.columns:
                 parsed = timeline.parse_wall(frame[column])
