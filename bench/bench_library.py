@@ -11,18 +11,54 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 
-def _peak_mb() -> dict:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"peak_rss_mb": round(own, 1), "peak_worker_rss_mb": round(kids, 1)}
+class PeakMemory:
+    """Samples the RSS of this process and all its descendants (worker processes)."""
+
+    def __init__(self, interval_s: float = 0.02):
+        import threading
+
+        import psutil
+
+        self._me = psutil.Process()
+        self._stop = threading.Event()
+        self.own = self.total = 0
+        self._thread = threading.Thread(target=self._run, args=(interval_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, interval_s):
+        import psutil
+
+        while not self._stop.is_set():
+            try:
+                own = self._me.memory_info().rss
+                kids = 0
+                for child in self._me.children(recursive=True):
+                    try:
+                        # the fork server and resource tracker are idle helpers; the
+                        # pool's workers are the fork server's children
+                        helper = child.ppid() == self._me.pid and "multiprocessing." in " ".join(child.cmdline())
+                        if not helper:
+                            kids += child.memory_info().rss
+                    except psutil.Error:
+                        continue
+                self.own, self.total = max(self.own, own), max(self.total, own + kids)
+            except psutil.Error:
+                pass
+            self._stop.wait(interval_s)
+
+    def result(self) -> dict:
+        self._stop.set()
+        self._thread.join()
+        return {"peak_rss_mb": round(self.own / 2**20, 1),
+                "peak_tree_rss_mb": round(self.total / 2**20, 1)}
 
 
 def bare_walk(root: str) -> int:
@@ -45,6 +81,7 @@ def phase_discovery(root: str, repeats: int = 5) -> dict:
     from datakit.sources.registry import registered_sources
 
     registry = registered_sources()
+    memory = PeakMemory()
     bare, walked, full = [], [], []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -60,13 +97,16 @@ def phase_discovery(root: str, repeats: int = 5) -> dict:
         full.append(time.perf_counter() - t)
     return {"files": n, "matched": len(found.files), "cells": len(ds),
             "bare_scandir_s": min(bare), "discovery_walk_s": min(walked),
-            "from_directory_s": min(full), **_peak_mb()}
+            "from_directory_s": min(full), **memory.result()}
 
 
 def phase_materialize(root: str, workers: int, parallel: str, repeats: int = 2) -> dict:
     import datakit
 
-    ds = datakit.Dataset.from_directory(root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = datakit.Dataset.from_directory(root)
+    memory = PeakMemory()
     paths = {p for col in ds.inventory.columns for p in ds.inventory[col].dropna()}
     size = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
     size += sum(f.stat().st_size for p in paths if os.path.isfile(p) and p.endswith("F.npy")
@@ -79,7 +119,7 @@ def phase_materialize(root: str, workers: int, parallel: str, repeats: int = 2) 
         best = elapsed if best is None else min(best, elapsed)
     return {"cells": len(ds), "input_mb": size / 2**20, "seconds": best,
             "cells_per_s": len(ds) / best, "mb_per_s": size / 2**20 / best,
-            "frame_shape": list(df.shape), **_peak_mb()}
+            "frame_shape": list(df.shape), **memory.result()}
 
 
 def phase_one_session(root: str) -> dict:
@@ -87,7 +127,10 @@ def phase_one_session(root: str) -> dict:
     import datakit
     from datakit.engine import MATERIALIZE, iter_loads
 
-    ds = datakit.Dataset.from_directory(root).head(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = datakit.Dataset.from_directory(root).head(1)
+    memory = PeakMemory()
     task = ds._tasks(MATERIALIZE)[0][0]
     times = {}
     t0 = time.perf_counter()
@@ -100,7 +143,7 @@ def phase_one_session(root: str) -> dict:
     t = time.perf_counter()
     ds.materialize(workers=1)
     return {"cell": list(task.key), "load_s": total, "materialize_s": time.perf_counter() - t,
-            "per_source_s": times, **_peak_mb()}
+            "per_source_s": times, **memory.result()}
 
 
 def run_phase(args: list[str]) -> dict:
@@ -172,7 +215,7 @@ def main() -> None:
         m = run_phase(["materialize", str(sessions), *extra])
         print(f"  {label:24s} {m['seconds']:.2f} s  {m['cells_per_s']:.2f} cells/s  "
               f"{m['mb_per_s']:.0f} MB/s of {m['input_mb']:.0f} MB  "
-              f"peak RSS {m['peak_rss_mb']:.0f} MB (+ workers {m['peak_worker_rss_mb']:.0f} MB)")
+              f"peak RSS {m['peak_rss_mb']:.0f} MB (with workers {m['peak_tree_rss_mb']:.0f} MB)")
     if not args.keep:
         print(f"\n(data in {base}; pass --keep DIR to reuse it)")
 
