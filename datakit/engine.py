@@ -207,17 +207,28 @@ class _Pool(cf.ProcessPoolExecutor):
             return super().submit(fn, *args, **kwargs)
 
 
-def make_executor(workers: int, parallel: str = "process", *, reimport_main: bool = False) -> cf.Executor:
+def _lower_priority(niceness: int) -> None:
+    try:
+        os.nice(niceness)
+    except (AttributeError, OSError):  # not POSIX, or not permitted: run as is
+        pass
+
+
+def make_executor(workers: int, parallel: str = "process", *, reimport_main: bool = False,
+                  niceness: int = 0) -> cf.Executor:
     """A new pool for ``workers`` (the caller shuts it down).
 
     ``reimport_main=True`` is needed only when a source class lives in ``__main__``
     (the script then needs the usual ``if __name__ == "__main__":`` guard).
+    ``niceness`` lowers the worker processes' CPU priority, so an interactive process
+    (the desktop app) stays responsive while they use every core.
     """
     if parallel == "thread":
         return cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="datakit")
     if parallel == "process":
         pool_class = cf.ProcessPoolExecutor if reimport_main else _Pool
-        return pool_class(max_workers=workers, mp_context=_mp_context())
+        extra = {"initializer": _lower_priority, "initargs": (niceness,)} if niceness else {}
+        return pool_class(max_workers=workers, mp_context=_mp_context(), **extra)
     raise ValueError(f"parallel must be 'process' or 'thread', got {parallel!r}")
 
 

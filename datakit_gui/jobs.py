@@ -33,6 +33,7 @@ MAIN = "main"
 CELL = "cell"
 OK, ERROR, CANCELLED = "ok", "error", "cancelled"
 PROGRESS_INTERVAL_S = 0.05
+WORKER_NICENESS = 10
 
 
 def default_workers() -> int:
@@ -159,7 +160,9 @@ class JobRunner(QObject):
             if pool is None:
                 from datakit.engine import make_executor
 
-                pool = make_executor(self.workers if lane == MAIN else 1, "process")
+                # niced workers: the window keeps a core's attention while they load
+                pool = make_executor(self.workers if lane == MAIN else 1, "process",
+                                     niceness=WORKER_NICENESS)
                 self._executors[lane] = pool
                 self._owned.add(lane)
             return pool

@@ -319,3 +319,16 @@ def test_unguarded_script_is_not_rerun_by_worker_processes(tree, tmp_path, how):
     assert out.stdout.count("script body ran") == 1
     assert "rows 8" in out.stdout
     assert "Traceback" not in out.stderr
+
+
+def test_executor_niceness_lowers_worker_priority():
+    import os
+
+    from datakit.engine import make_executor
+
+    base = os.nice(0)
+    pool = make_executor(1, "process", niceness=7)
+    try:
+        assert pool.submit(os.nice, 0).result(timeout=60) == min(base + 7, 19)
+    finally:
+        pool.shutdown()
