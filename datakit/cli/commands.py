@@ -19,6 +19,17 @@ SHOWN = 5  # skipped files / conflicts listed by inspect without --all
 # inspect
 
 
+
+def emit_report(args, render) -> None:
+    """Machine output alone on stdout (csv/json without -o), else the readable table
+    (and, with -o, the file in the chosen format)."""
+    if args.output is None and args.format in ("csv", "json"):
+        out.emit(render(args.format))
+        return
+    out.emit(render("table"))
+    if args.output is not None:
+        out.note(f"wrote {write_report(args, render)}")
+
 def cmd_inspect(args) -> int:
     from ..api import inspect_sources
 
@@ -37,12 +48,7 @@ def cmd_inspect(args) -> int:
                 "conflicts": out.records(conflicts, index=False)})
         return _inspect_text(ds, coverage, skipped, conflicts, args)
 
-    if args.output is None and args.format in ("csv", "json"):
-        out.emit(render(args.format))
-        return EXIT_OK
-    out.emit(render("table"))
-    if args.output is not None:
-        out.note(f"wrote {write_report(args, render)}")
+    emit_report(args, render)
     return EXIT_OK
 
 
@@ -123,12 +129,7 @@ def cmd_validate(args) -> int:
                 "report": out.records(report, index=False)})
         return _validate_text(ds, report, elapsed, n_errors, index_names)
 
-    if args.output is None and args.format in ("csv", "json"):
-        out.emit(render(args.format))
-    else:
-        out.emit(render("table"))
-        if args.output is not None:
-            out.note(f"wrote {write_report(args, render)}")
+    emit_report(args, render)
     note_conflicts(ds, args)
     return EXIT_FAILED if n_errors else EXIT_OK
 
@@ -332,12 +333,7 @@ def cmd_sources(args) -> int:
             return out.to_csv(frame, index=False)
         return _sources_text(rows)
 
-    if args.output is None and args.format in ("csv", "json"):
-        out.emit(render(args.format))
-        return EXIT_OK
-    out.emit(render("table"))
-    if args.output is not None:
-        out.note(f"wrote {write_report(args, render)}")
+    emit_report(args, render)
     return EXIT_OK
 
 
