@@ -359,23 +359,15 @@ def features_frame(tasks: list[CellTask], results: list[CellResult], index: pd.I
     """Assemble per-cell features into the (Source, Feature) frame."""
     n = len(index)
     by_pos = {r.position: r for r in results}
-    columns: dict[tuple[str, str], np.ndarray] = {}
+    columns: dict[tuple[str, str], np.ndarray] = {}  # in order of first appearance
     for tag in sources:
-        names: dict[str, None] = {}
         for task in tasks:
             result = by_pos.get(task.position)
-            feats = result.features.get(tag) if result else None
-            if feats:
-                names.update(dict.fromkeys(feats))
-        for name in names:
-            column = np.empty(n, dtype=object)
-            column[:] = np.nan
-            for task in tasks:
-                result = by_pos.get(task.position)
-                feats = result.features.get(tag) if result else None
-                if feats and name in feats:
-                    column[task.position] = feats[name]
-            columns[(tag, name)] = column
+            for name, value in (result.features.get(tag) or {}).items() if result else ():
+                column = columns.get((tag, name))
+                if column is None:
+                    column = columns[(tag, name)] = np.full(n, np.nan, dtype=object)
+                column[task.position] = value
     if columns:
         frame = pd.DataFrame(columns, index=index, dtype=object, copy=False)
         frame.columns = pd.MultiIndex.from_tuples(list(columns), names=["Source", "Feature"])
