@@ -130,15 +130,6 @@ def role_mask(frame: pd.DataFrame, role: str, settings) -> np.ndarray:
     return settings.devices.mask(role, ids.fillna("").to_numpy(dtype=object))
 
 
-def device_times(context, role: str) -> np.ndarray | None:
-    """Master-clock times of the dataqueue rows of ``role`` (None without a dataqueue)."""
-    frame = getattr(context, "dataqueue_frame", None)
-    if frame is None:
-        return None
-    mask = role_mask(frame, role, context.settings)
-    return frame["time_elapsed_s"].to_numpy()[mask]
-
-
 def payload_numbers(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     """Numeric payloads (ImageNumber, nidaq counter) of the chosen dataqueue rows (NaN if not a number)."""
     if "payload_value" in frame.columns:

@@ -90,18 +90,6 @@ def read_csv(path, *, info: dict | None = None, **kwargs) -> pd.DataFrame:
         raise ValueError(f"{path}: malformed CSV: {exc}") from None
 
 
-def read_header(path, max_bytes: int = 65536) -> list[str]:
-    """The first line of a CSV split on commas (cheap; for format sniffing)."""
-    path = check_file(path)
-    with open(path, "rb") as fh:
-        line = fh.readline(max_bytes)
-    try:
-        text = line.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a text CSV (first line is not UTF-8)") from None
-    return [c.strip().strip('"') for c in text.strip().split(",")]
-
-
 def require_columns(frame: pd.DataFrame, columns, path, what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:

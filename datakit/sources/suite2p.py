@@ -34,7 +34,6 @@ fails with a message saying so.  No other folder is ever searched.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from .. import timeline
 from ..safety import require_pickle_allowed
