@@ -11,6 +11,7 @@ import pandas as pd
 
 from . import engine
 from .discovery import Discovery, walk
+from .expectations import MISSING, MISSING_COLUMNS, NOT_EXPECTED, Expectations
 from .inventory import CONFLICT_COLUMNS, INDEX_NAMES, build_inventory
 from .meta import build_meta
 from .safety import pickle_allowed
@@ -44,7 +45,7 @@ class Dataset:
 
     def __init__(self, inventory, *, sources=None, roots=(), settings: Settings | None = None,
                  skipped: pd.DataFrame | None = None, conflicts: pd.DataFrame | None = None,
-                 notes: Iterable[str] = ()):
+                 notes: Iterable[str] = (), expectations: Expectations | None = None):
         if not isinstance(inventory, pd.DataFrame):
             raise TypeError(f"inventory must be a pandas DataFrame, got {type(inventory).__name__}")
         if not isinstance(inventory.index, pd.MultiIndex):
@@ -71,6 +72,15 @@ class Dataset:
         self._skipped = skipped if skipped is not None else pd.DataFrame(columns=SKIPPED_COLUMNS, dtype=object)
         self._conflicts = conflicts if conflicts is not None else pd.DataFrame(columns=CONFLICT_COLUMNS, dtype=object)
         self._notes = [str(n) for n in notes]
+        # what should exist (datakit.expectations): computed for the whole experiment and
+        # shared by every Dataset derived from it; the filters applied since are kept so
+        # rows and sources that have no file (expected but absent) are filtered alike
+        self._expect = expectations
+        self._row_filters: tuple = ()      # ("include"|"exclude"|"head", subject, session, task)
+        self._source_scope: frozenset | None = (   # sources include() kept (None: all)
+            None if sources is None else frozenset(chosen))
+        self._source_drop: frozenset = frozenset()     # sources exclude() dropped
+        self._blanks: tuple = ()           # (subject, session, task, tags) blanked by exclude()
 
     # construction -----------------------------------------------------------------
 
@@ -108,6 +118,8 @@ class Dataset:
             files, registry, prefer_processed=prefer_processed, include_task_level=include_task_level)
         skipped = pd.concat(
             [d.skipped.assign(root=str(d.root))[SKIPPED_COLUMNS] for d in found], ignore_index=True)
+        expectations = _read_expectations(inventory, [d.root for d in found], registry,
+                                          sources=sources)
         if inventory.empty:
             warnings.warn(
                 "no recordings found under " + ", ".join(str(d.root) for d in found)
@@ -121,15 +133,24 @@ class Dataset:
                 "source; see Dataset.conflicts for which file was kept and why",
                 ConflictWarning, stacklevel=2)
         return cls(inventory, sources=sources, roots=[d.root for d in found], settings=settings,
-                   skipped=skipped, conflicts=conflicts)
+                   skipped=skipped, conflicts=conflicts, expectations=expectations)
 
-    def _derive(self, inventory=None, sources=None) -> "Dataset":
+    def _derive(self, inventory=None, sources=None, *, row_filter=None, scope=None, drop=None,
+                blank=None, expectations=None) -> "Dataset":
         """A new Dataset sharing everything but the given parts (notes carried over)."""
-        return Dataset(
+        ds = Dataset(
             self._inventory if inventory is None else inventory,
             sources=self._sources if sources is None else sources,
             roots=self._roots, settings=self._settings, skipped=self._skipped,
-            conflicts=self._conflicts, notes=self._notes)
+            conflicts=self._conflicts, notes=self._notes,
+            expectations=self._expectations() if expectations is None else expectations)
+        ds._row_filters = self._row_filters + ((row_filter,) if row_filter else ())
+        ds._source_scope = self._source_scope
+        if scope is not None:
+            ds._source_scope = scope if self._source_scope is None else self._source_scope & scope
+        ds._source_drop = self._source_drop | (drop or frozenset())
+        ds._blanks = self._blanks + ((blank,) if blank else ())
+        return ds
 
     # properties -------------------------------------------------------------------
 
@@ -203,7 +224,7 @@ class Dataset:
 
     # filters ----------------------------------------------------------------------
 
-    def _row_mask(self, subject, session, task) -> np.ndarray | None:
+    def _row_mask(self, subject, session, task, index=None) -> np.ndarray | None:
         filters = {"subject": (0, _as_list(subject, "subject")),
                    "session": (1, _as_list(session, "session")),
                    "task": (2, _as_list(task, "task"))}
@@ -212,7 +233,7 @@ class Dataset:
                 "task filter given, but this Dataset has no Task level "
                 "(it was built with include_task_level=False)")
         mask = None
-        index = self._inventory.index
+        index = self._inventory.index if index is None else index
         for level, values in filters.values():
             if values is None:
                 continue
@@ -241,7 +262,9 @@ class Dataset:
         tags = self._check_sources(source)
         inventory = self._inventory if mask is None else self._inventory[mask]
         sources = self._sources if tags is None else tuple(s for s in self._sources if s in tags)
-        return self._derive(inventory=inventory, sources=sources)
+        rows = None if mask is None else ("include", subject, session, task)
+        return self._derive(inventory=inventory, sources=sources, row_filter=rows,
+                            scope=None if tags is None else frozenset(tags))
 
     def exclude(self, *, subject=None, session=None, task=None, source=None) -> "Dataset":
         """Drop rows/sources matching the given filters.
@@ -255,20 +278,22 @@ class Dataset:
         if mask is None and tags is None:
             return self._derive()
         if mask is None:
-            return self._derive(sources=tuple(s for s in self._sources if s not in tags))
+            return self._derive(sources=tuple(s for s in self._sources if s not in tags),
+                                drop=frozenset(tags))
         if tags is None:
-            return self._derive(inventory=self._inventory[~mask])
+            return self._derive(inventory=self._inventory[~mask],
+                                row_filter=("exclude", subject, session, task))
         inventory = self._inventory.copy()
         cols = [t for t in dict.fromkeys(tags) if t in inventory.columns]  # a tag named twice: once
         if cols:
             inventory.loc[mask, cols] = np.nan
-        return self._derive(inventory=inventory)
+        return self._derive(inventory=inventory, blank=(subject, session, task, tuple(tags)))
 
     def head(self, n: int = 3) -> "Dataset":
         """A new Dataset with only the first ``n`` rows."""
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
             raise ValueError(f"n must be a non-negative int; got {n!r}")
-        return self._derive(inventory=self._inventory.iloc[: int(n)])
+        return self._derive(inventory=self._inventory.iloc[: int(n)], row_filter=("head",))
 
     def select(self, subject: str, session: str, task: str | None = None) -> "Dataset":
         """A new Dataset with exactly one row (KeyError: none; ValueError: several)."""
@@ -288,6 +313,131 @@ class Dataset:
                 f"{len(picked)} rows match {key}; pass task= to pick one "
                 f"(tasks: {picked.tasks}) or use include() for several")
         return picked
+
+
+    # what should exist ------------------------------------------------------------
+
+    def _expectations(self) -> Expectations:
+        if self._expect is None:   # a Dataset built from an inventory: inference only
+            self._expect = Expectations(self._inventory, registered_sources())
+        return self._expect
+
+    def _filtered_rows(self, index: pd.MultiIndex) -> np.ndarray:
+        """Which of ``index`` (rows with no file) the row filters applied so far keep."""
+        keep = np.ones(len(index), dtype=bool)
+        for kind, *axes in self._row_filters:
+            if kind == "head":
+                keep[:] = False
+                continue
+            if kind == "keys":
+                keep &= np.asarray(index.isin(axes[0]))
+                continue
+            mask = self._row_mask(*axes, index=index)
+            if mask is not None:
+                keep &= mask if kind == "include" else ~mask
+        return keep
+
+    def _grid(self) -> tuple[Expectations, np.ndarray, np.ndarray]:
+        """The expectations and the rows / columns of its grid this Dataset covers."""
+        exp = self._expectations()
+        index = exp.index
+        inventory_keys = _str_keys(self._inventory.index)
+        rows = np.asarray(index.isin(inventory_keys))
+        unrecorded = ~rows & ~np.asarray(index.isin(exp._recorded))
+        if unrecorded.any():
+            extra = np.flatnonzero(unrecorded)
+            rows[extra[self._filtered_rows(index[extra])]] = True
+        selected = set(self._sources)
+        # a source with files follows the selection; one expected but absent everywhere
+        # follows the source filters applied since discovery
+        tags = [t for t in exp.sources
+                if (t in selected if t in exp.found else
+                    t not in self._source_drop
+                    and (self._source_scope is None or t in self._source_scope))]
+        cols = pd.Index(exp._candidates, dtype=object).get_indexer(tags)
+        return exp, np.flatnonzero(rows), cols
+
+    def _blanked(self, exp: Expectations, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """(rows, cols) mask of pairs exclude(<rows>, source=...) took out of this Dataset."""
+        mask = np.zeros((len(rows), len(cols)), dtype=bool)
+        if not self._blanks:
+            return mask
+        index = exp.index[rows]
+        tags = np.asarray(exp._candidates, dtype=object)[cols]
+        for subject, session, task, blanked in self._blanks:
+            hit = self._row_mask(subject, session, task, index=index)
+            mask |= np.outer(hit, np.isin(tags, list(blanked)))
+        return mask
+
+    def _states(self) -> tuple[Expectations, np.ndarray, np.ndarray, np.ndarray]:
+        exp, rows, cols = self._grid()
+        states = exp.states[np.ix_(rows, cols)]
+        blanked = self._blanked(exp, rows, cols)
+        if blanked.any():
+            states = np.where(blanked & (states == MISSING), NOT_EXPECTED, states)
+        return exp, rows, cols, states
+
+    def coverage(self) -> pd.DataFrame:
+        """``"present"``, ``"missing"`` (expected and absent) or ``"not_expected"`` per
+        (cell, source).
+
+        Rows: the inventory's cells plus expected cells with no file at all; columns:
+        every source with a file somewhere or expected somewhere.  Which rule expects a
+        pair: :meth:`expected`; why each missing one is expected: :meth:`missing`.
+        """
+        exp, rows, cols, states = self._states()
+        return pd.DataFrame(states, index=exp.index[rows],
+                            columns=pd.Index(np.asarray(exp._candidates, dtype=object)[cols],
+                                             dtype=object), dtype=object)
+
+    def expected(self) -> pd.DataFrame:
+        """The rule that expects each (cell, source) of :meth:`coverage`: ``"declared"``,
+        ``"manifest"``, ``"inferred"``, or None when it is not expected."""
+        exp, rows, cols = self._grid()
+        reasons = exp.reasons()[np.ix_(rows, cols)]
+        reasons = np.where(self._blanked(exp, rows, cols), None, reasons)
+        return pd.DataFrame(reasons, index=exp.index[rows],
+                            columns=pd.Index(np.asarray(exp._candidates, dtype=object)[cols],
+                                             dtype=object), dtype=object)
+
+    def missing(self) -> pd.DataFrame:
+        """One row per expected-but-absent (cell, source), sorted by cell then source.
+
+        Columns: the index levels, ``Source``, ``reason`` (``"declared"``, ``"manifest"``
+        or ``"inferred"``) and ``detail`` (the manifest's path for the file, "task not
+        recorded", how many cells of the task have the source, ...).
+        """
+        exp, rows, cols, states = self._states()
+        r, c = np.nonzero(states == MISSING)
+        grid_rows, grid_cols = rows[r], cols[c]
+        index = exp.index[grid_rows]
+        data = {name: index.get_level_values(i).to_numpy(dtype=object)
+                for i, name in enumerate(index.names)}
+        data["Source"] = np.asarray(exp._candidates, dtype=object)[grid_cols]
+        data["reason"] = exp.reasons()[grid_rows, grid_cols]
+        data["detail"] = np.asarray(exp.details(grid_rows, grid_cols), dtype=object)
+        return pd.DataFrame(data, columns=[*index.names, *MISSING_COLUMNS], dtype=object)
+
+    def incomplete(self) -> "Dataset":
+        """A new Dataset with only the cells where something expected is missing."""
+        exp, rows, _, states = self._states()
+        keys = exp.index[rows[(states == MISSING).any(axis=1)]]
+        mask = np.asarray(_str_keys(self._inventory.index).isin(keys))
+        ds = self._derive(inventory=self._inventory[mask], row_filter=("keys", keys))
+        return ds
+
+    @property
+    def protocol(self):
+        """The :class:`~datakit.protocol.Protocol` in use (``datakit.toml``), or None."""
+        return self._expectations().protocol
+
+    def with_protocol(self, protocol) -> "Dataset":
+        """The same Dataset judged by another protocol (nothing is re-read from disk)."""
+        from .protocol import Protocol
+
+        if protocol is not None and not isinstance(protocol, Protocol):
+            raise TypeError(f"protocol must be a datakit.Protocol or None, got {type(protocol).__name__}")
+        return self._derive(expectations=self._expectations().with_protocol(protocol))
 
     # running ----------------------------------------------------------------------
 
@@ -318,7 +468,43 @@ class Dataset:
         tasks, _ = self._tasks(engine.VALIDATE)
         results = engine.run(tasks, workers=workers, parallel=parallel, executor=executor,
                              progress=progress, cancel=cancel)
-        return engine.errors_frame(tasks, results, self._inventory.index.names)
+        return self._with_expected(engine.errors_frame(tasks, results, self._inventory.index.names))
+
+    def _with_expected(self, report: pd.DataFrame) -> pd.DataFrame:
+        """The report with a boolean ``expected`` column, and a ``missing`` row for every
+        expected pair it has no row for (cells never recorded, sources absent everywhere);
+        a missing row's message says why the file is expected."""
+        names = list(self._inventory.index.names)
+        expected = self.expected().stack(future_stack=True)
+        expected = expected[expected.notna()]
+        keys = pd.MultiIndex.from_arrays(
+            [report[n].astype(str).astype(object) for n in names]
+            + [report["Source"].astype(str).astype(object)])
+        report = report.copy()
+        report["expected"] = np.asarray(keys.isin(expected.index), dtype=bool)
+        gone = self.missing()
+        if len(gone):
+            why = ("expected (" + gone["reason"].astype(str) + "): " + gone["detail"].astype(str)).to_numpy()
+            gone_keys = pd.MultiIndex.from_frame(gone[[*names, "Source"]])
+            listed = report["status"].to_numpy() == engine.STATUS_MISSING
+            position = gone_keys.get_indexer(keys)
+            hit = listed & (position >= 0)
+            report.loc[hit, "message"] = why[position[hit]]
+            extra = ~gone_keys.isin(keys)
+            if extra.any():
+                rows = gone[extra][[*names, "Source"]].copy()
+                rows["status"] = engine.STATUS_MISSING
+                rows["path"] = None
+                rows["error_type"] = None
+                rows["message"] = why[extra]
+                rows["traceback"] = None
+                rows["expected"] = True
+                report = pd.concat([report, rows[report.columns]], ignore_index=True)
+                # stable: a cell's rows keep their order, its added rows come last
+                order = np.lexsort([report[n].astype(str) for n in reversed(names)])
+                report = report.iloc[order].reset_index(drop=True)
+        report["expected"] = report["expected"].astype(bool)
+        return report
 
     def materialize(self, *, strict=True, return_errors=False, progress=False,
                     workers: int | None = None, parallel: str = "process", executor=None,
@@ -358,3 +544,30 @@ class Dataset:
         df = self.materialize(strict=strict, progress=progress, workers=workers,
                               parallel=parallel, executor=executor, cancel=cancel)
         return save_frame(df, path, format=fmt, hdf_key=hdf_key)
+
+
+def _str_keys(index: pd.Index) -> pd.MultiIndex:
+    """An inventory index with every level as str (how expectations name cells)."""
+    arrays = [index.get_level_values(i).astype(str).astype(object) for i in range(index.nlevels)]
+    return pd.MultiIndex.from_arrays(arrays, names=index.names)
+
+
+def _read_expectations(inventory: pd.DataFrame, roots, registry, *, sources=None) -> Expectations:
+    """The protocol and manifest of the experiment roots (the first root's protocol wins;
+    manifests are merged), as one Expectations over ``inventory``."""
+    from .manifest import empty_manifest, read_manifest
+    from .protocol import read_protocol
+
+    protocol = None
+    manifests = []
+    for root in roots:
+        found = read_protocol(root, registry)
+        if protocol is None:
+            protocol = found
+        manifests.append(read_manifest(root, registry))
+    manifest = pd.concat([m for m in manifests if len(m)] or [empty_manifest()], ignore_index=True)
+    if not inventory.index.nlevels >= 3 and len(manifest):
+        manifest = manifest.drop(columns="Task").drop_duplicates(["Subject", "Session", "Source"])
+    tags = list(registry) if sources is None else dependency_order(
+        [sources] if isinstance(sources, str) else list(sources), registry)
+    return Expectations(inventory, tags, protocol=protocol, manifest=manifest)

@@ -136,6 +136,27 @@ def save_frame(df: pd.DataFrame, path, *, format: str | None = None,
     return target
 
 
+def write_atomic(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file beside it and a rename.
+
+    The previous file (if any) stays as it was on any failure; OSErrors name ``path``.
+    """
+    target = Path(os.fspath(path)).expanduser().absolute()
+    tmp = _create_temp(target, what="write")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        _fsync_file(tmp)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        _remove_quietly(tmp)
+        if isinstance(exc, OSError):
+            raise _naming(exc, target, what="write") from exc
+        raise
+    _fsync_dir(target.parent)
+    return target
+
+
 def _write_pickle(df: pd.DataFrame, tmp: Path) -> None:
     with open(tmp, "wb") as fh:
         df.to_pickle(fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -147,7 +168,7 @@ def _write_hdf5(df: pd.DataFrame, tmp: Path, hdf_key: str) -> None:
     hdf5.write_frame(df, tmp, hdf_key)
 
 
-def _create_temp(target: Path) -> Path:
+def _create_temp(target: Path, what: str = "save dataset to") -> Path:
     """A new empty file beside ``target`` (mode from the umask, like a normal file)."""
     for _ in range(100):
         tmp = target.with_name(
@@ -157,7 +178,7 @@ def _create_temp(target: Path) -> Path:
         except FileExistsError:
             continue
         except OSError as exc:
-            raise _naming(exc, target) from exc
+            raise _naming(exc, target, what) from exc
         os.close(fd)
         return tmp
     raise FileExistsError(f"could not create a temporary file beside {target}")
@@ -192,14 +213,14 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
-def _naming(exc: OSError, target: Path) -> OSError:
+def _naming(exc: OSError, target: Path, what: str = "save dataset to") -> OSError:
     """The same kind of OSError, with a message that names the target file."""
     if str(target) in str(exc):
         return exc
     reason = exc.strerror or str(exc) or type(exc).__name__
     if exc.errno is None:
-        return type(exc)(f"could not save dataset to {target}: {reason}")
-    return OSError(exc.errno, f"could not save dataset to {target}: {reason}")
+        return type(exc)(f"could not {what} {target}: {reason}")
+    return OSError(exc.errno, f"could not {what} {target}: {reason}")
 
 
 def load_dataset(path, *, hdf_key: str = "dataset", allow_pickle: bool | None = None,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import Cancelled
-from . import session_files
+from . import records, session_files
 from ._util import make_rng, write_bytes
 from .layout import (TASK_TAGS, file_plan, kind_tuple, session_label, subject_label,
                      task_name, variant_set)
@@ -194,7 +194,7 @@ def _plan(root, names, n_sessions, tasks, duration, seed, missing, broken):
         for w, c in enumerate(wide):
             if w % 2 == 1:
                 leave_out(c, "treadmill",
-                          "treadmill CSV not exported (encoder only in the dataqueue)")
+                          ("treadmill CSV not exported (encoder only in the dataqueue)", "dataqueue"))
             if w % 3 != 0:
                 leave_out(c, "meso_dff", "dF/F trace not computed")
             if w % 3 == 2:
@@ -215,7 +215,8 @@ def _plan(root, names, n_sessions, tasks, duration, seed, missing, broken):
         subject, session, task, at = c
         gone = absent.get(id(c), {})
         for tag, reason in gone.items():
-            left_out.append(MissingFile(subject, session, f"task-{task}", tag, reason))
+            reason, covered_by = reason if isinstance(reason, tuple) else (reason, None)
+            left_out.append(MissingFile(subject, session, f"task-{task}", tag, reason, covered_by))
         spec = CellSpec(subject, session, task, at, float(duration), int(seed),
                         frozenset(variants[id(c)]))
         plan.append(_CellWriter(root, spec, tuple(t for t in kinds[id(c)] if t not in gone)))
@@ -251,8 +252,10 @@ def generate(root, *, subjects=3, sessions: int = 2,
 
     ``subjects`` is a count (names ``STREHAB07``, ``STREHAB08``, ...) or a list of names;
     each subject gets ``sessions`` sessions (``ses-01``...) with one recording per task.
-    ``missing`` leaves some recordings out (whole tasks and single files),
-    ``broken`` makes exactly one file unreadable; both are listed in the result.
+    ``missing`` leaves some recordings out (whole tasks and single files, and one file
+    deleted after ``manifest.json`` listed it), ``broken`` makes exactly one file
+    unreadable; both are listed in the result.  The root also gets ``datakit.toml``
+    (which sources each task should have) and ``manifest.json``.
     ``progress`` is False/True (tqdm on stderr) or ``progress(done, total, message)``;
     when ``cancel.is_set()`` generation stops between files with :class:`Cancelled`.
     Every file is written to a temporary name and renamed, so none is left half-written.
@@ -268,7 +271,7 @@ def generate(root, *, subjects=3, sessions: int = 2,
     _check_duration(duration)
     session_labels, plan, left_out, target = _plan(root, names, int(sessions), task_names,
                                                    float(duration), int(seed), missing, broken)
-    total = 2 + sum(len(cw.jobs) for cw in plan)
+    total = 4 + sum(len(cw.jobs) for cw in plan)
     reporter = _Progress(progress, total)
 
     def check() -> None:
@@ -294,10 +297,27 @@ def generate(root, *, subjects=3, sessions: int = 2,
                 reporter.step(f"{cw.spec.subject}/{cw.spec.session}/{cw.spec.task}: {path.name}")
             cells[cw.key] = cw.result()
             cw._model = None                      # free the arrays of a finished session
+        check()
+        protocol = records.write_protocol(root, task_names)
+        reporter.step(protocol.name)
+        manifest = records.write_manifest(root, list(cells.values()))
+        reporter.step(manifest.name)
+        if missing:
+            _delete_listed_file(cells, left_out)
     finally:
         reporter.close()
     return DemoExperiment(
         root=root, subjects=tuple(names), sessions=tuple(session_labels),
         tasks=tuple(f"task-{t}" for t in task_names), duration=float(duration),
         seed=int(seed), cells=cells, missing=left_out, broken=broken_files,
-        root_files=root_files)
+        root_files=root_files, protocol=protocol, manifest=manifest)
+
+
+def _delete_listed_file(cells: dict, left_out: list) -> None:
+    """Delete one file the manifest lists, as a clean-up of a shared drive does."""
+    chosen = records.file_to_delete([c for c in cells.values() if c.paths])
+    if chosen is None:
+        return
+    cell, tag = chosen
+    Path(cell.paths.pop(tag)).unlink()
+    left_out.append(MissingFile(cell.subject, cell.session, cell.task, tag, records.DELETED_REASON))

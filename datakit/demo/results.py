@@ -43,13 +43,18 @@ class SessionFiles:
 
 @dataclass(frozen=True)
 class MissingFile:
-    """A source a complete session of this task would have, left out on purpose."""
+    """A source a complete session of this task would have, left out on purpose.
+
+    ``covered_by`` names another file of the cell that still provides the source (the
+    treadmill's encoder packets in the dataqueue), so datakit does not call it missing.
+    """
 
     subject: str
     session: str
     task: str
     tag: str
     reason: str
+    covered_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,10 +84,17 @@ class DemoExperiment:
     missing: list
     broken: list
     root_files: list = field(default_factory=list)
+    protocol: Path | None = None      # datakit.toml
+    manifest: Path | None = None      # manifest.json
 
     def __repr__(self) -> str:
         return (f"DemoExperiment(root={str(self.root)!r}, cells={len(self.cells)}, "
                 f"missing={len(self.missing)}, broken={len(self.broken)})")
+
+    def missing_pairs(self) -> set:
+        """(subject, session, task, source) pairs datakit should report missing: every
+        file left out or deleted, except those another file still provides."""
+        return {(m.subject, m.session, m.task, m.tag) for m in self.missing if m.covered_by is None}
 
     @property
     def missing_cells(self) -> list[tuple]:
@@ -99,7 +111,7 @@ class DemoExperiment:
         return {k: c.paths[tag] for k, c in self.cells.items() if tag in c.paths}
 
     def files(self) -> list[Path]:
-        out = list(self.root_files)
+        out = list(self.root_files) + [p for p in (self.protocol, self.manifest) if p is not None]
         for c in self.cells.values():
             out.extend(c.files())
         return out
