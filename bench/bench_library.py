@@ -146,6 +146,57 @@ def phase_one_session(root: str) -> dict:
             "per_source_s": times, **memory.result()}
 
 
+def phase_expectations(folder: str, n_cells: int = 10_000) -> dict:
+    """coverage() / missing() on n_cells x 14 sources with a protocol and a manifest."""
+    import json as json_module
+
+    import numpy as np
+    import pandas as pd
+
+    import datakit
+    from datakit.demo import TAGS
+    from datakit.expectations import Expectations
+    from datakit.manifest import read_manifest
+    from datakit.protocol import Protocol
+
+    rng = np.random.default_rng(0)
+    tasks = ("task-widefield", "task-gratings", "task-movies")
+    keys = [(f"S{i // 60:04d}", f"ses-{i // 3 % 20 + 1:02d}", tasks[i % 3]) for i in range(n_cells + 300)]
+    index = pd.MultiIndex.from_tuples(keys, names=["Subject", "Session", "Task"])
+    present = rng.random((len(keys), len(TAGS))) < 0.7
+    paths = np.where(present, np.char.add(f"{folder}/data/f", np.arange(present.size).reshape(present.shape).astype(str)),
+                     None).astype(object)
+    inventory = pd.DataFrame(paths, index=index, columns=list(TAGS), dtype=object)
+    inventory = inventory.where(inventory.notna(), np.nan).iloc[:n_cells]  # 100 sessions lack a task
+    listed = inventory.sample(frac=0.5, random_state=0)
+    entries = [{"tag": tag, "path": f"data/sub-{s}/{ses}/{s}_{ses}_{t}_{tag}.x", "subject": s,
+                "session": ses, "task": t}
+               for (s, ses, t), row in zip(listed.index, listed.to_numpy()) for tag, v in zip(TAGS, row)
+               if isinstance(v, str)]
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    (Path(folder) / "manifest.json").write_text(json_module.dumps({"entries": entries}))
+    registry = datakit.registered_sources()
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        manifest = read_manifest(folder, registry)
+    read_s = time.perf_counter() - t
+    protocol = Protocol({"task-widefield": TAGS[:8], "task-gratings": TAGS[:5]}, tasks)
+    times = {}
+    for label in ("cold", "warm"):
+        if label == "cold":
+            ds = datakit.Dataset(inventory, expectations=Expectations(
+                inventory, list(registry), protocol=protocol, manifest=manifest))
+        t = time.perf_counter()
+        cov = ds.coverage()
+        times[f"coverage_{label}_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        missing = ds.missing()
+        times[f"missing_{label}_s"] = time.perf_counter() - t
+    return {"cells": len(cov), "sources": cov.shape[1], "missing": len(missing),
+            "manifest_entries": len(entries), "read_manifest_s": read_s, **times}
+
+
 def run_phase(args: list[str]) -> dict:
     out = subprocess.run([sys.executable, __file__, "--phase", *args], capture_output=True,
                          text=True, check=True)
@@ -167,6 +218,8 @@ def main() -> None:
             result = phase_discovery(rest[0])
         elif name == "materialize":
             result = phase_materialize(rest[0], int(rest[1]), rest[2])
+        elif name == "expectations":
+            result = phase_expectations(rest[0])
         else:
             result = phase_one_session(rest[0])
         print(json.dumps(result))
@@ -199,6 +252,14 @@ def main() -> None:
     print(f"  Dataset.from_directory    {d['from_directory_s']:.3f} s  "
           f"(walk + inventory + treadmill's look into {d['cells'] // 2:,} dataqueues)")
     print(f"  peak RSS {d['peak_rss_mb']:.0f} MB")
+
+    e = run_phase(["expectations", str(base / "expectations")])
+    print(f"\n== what is missing: {e['cells']:,} cells x {e['sources']} sources, datakit.toml + "
+          f"a manifest of {e['manifest_entries']:,} entries ==")
+    print(f"  read manifest.json        {e['read_manifest_s']:.3f} s")
+    print(f"  coverage()  first call    {e['coverage_cold_s']:.3f} s  (all three rules applied)")
+    print(f"  missing()                 {e['missing_cold_s']:.3f} s  ({e['missing']:,} rows)")
+    print(f"  coverage(), missing() again {e['coverage_warm_s']:.3f} s, {e['missing_warm_s']:.3f} s")
 
     one = run_phase(["one", str(sessions)])
     print(f"\n== one {args.duration:.0f}-s session, one core ==")

@@ -21,35 +21,57 @@ def load(root, *, sources=None, prefer_processed=True, include_task_level=True, 
 
 
 def inspect_sources(inventory_or_dataset, sources=None) -> pd.DataFrame:
-    """Per-source coverage: index ``source``; columns present, total, missing, coverage.
+    """Per-source coverage: index ``source``; columns present, total, missing,
+    not_expected, coverage.
 
-    Opens no file.  With ``sources`` omitted, every registered tag that is an inventory
-    column is reported (an inventory without any gives an empty table).
+    ``missing`` counts cells where the source is expected and absent, ``not_expected``
+    cells where it is absent and not expected (see :meth:`Dataset.coverage`); ``total``
+    is every cell, recorded or expected, and ``coverage`` is present / total.  Opens no
+    file.  With ``sources`` omitted, every source with a file or an expectation is
+    reported (an inventory without any gives an empty table).
     """
     if isinstance(inventory_or_dataset, Dataset):
-        inventory = inventory_or_dataset.inventory
-        default = list(inventory_or_dataset.sources)
+        dataset = inventory_or_dataset
     elif isinstance(inventory_or_dataset, pd.DataFrame):
         inventory = inventory_or_dataset
         registry = registered_sources()
-        default = [c for c in inventory.columns if c in registry]
+        tags = [c for c in inventory.columns if c in registry]
+        if isinstance(inventory.index, pd.MultiIndex) and inventory.index.nlevels in (2, 3):
+            dataset = Dataset(inventory, sources=tags)
+        else:   # not an inventory Dataset accepts: presence only, nothing is expected
+            return _presence_counts(inventory, tags if sources is None else _tags(sources))
     else:
         raise TypeError(
             f"expected a Dataset or an inventory DataFrame, got {type(inventory_or_dataset).__name__}")
-    if sources is None:
-        tags = default
-    else:
-        tags = [sources] if isinstance(sources, str) else list(sources)
-    total = len(inventory)
-    present = [int(inventory[t].notna().sum()) if t in inventory.columns else 0 for t in tags]
+    states = dataset.coverage()
+    tags = list(states.columns) if sources is None else _tags(sources)
+    states = states.reindex(columns=tags)
+    total = len(states)
     out = pd.DataFrame(
         {
-            "present": np.asarray(present, dtype=np.int64),
+            "present": np.asarray([(states[t] == "present").sum() for t in tags], dtype=np.int64),
             "total": np.full(len(tags), total, dtype=np.int64),
+            "missing": np.asarray([(states[t] == "missing").sum() for t in tags], dtype=np.int64),
         },
         index=pd.Index(tags, name="source", dtype=object),
     )
-    out["missing"] = out["total"] - out["present"]
+    out["not_expected"] = out["total"] - out["present"] - out["missing"]
+    out["coverage"] = (out["present"] / total).astype(float) if total else 0.0
+    return out
+
+
+def _tags(sources) -> list[str]:
+    return [sources] if isinstance(sources, str) else list(sources)
+
+
+def _presence_counts(inventory: pd.DataFrame, tags) -> pd.DataFrame:
+    total = len(inventory)
+    present = [int(inventory[t].notna().sum()) if t in inventory.columns else 0 for t in tags]
+    out = pd.DataFrame({"present": np.asarray(present, dtype=np.int64),
+                        "total": np.full(len(tags), total, dtype=np.int64),
+                        "missing": np.zeros(len(tags), dtype=np.int64)},
+                       index=pd.Index(tags, name="source", dtype=object))
+    out["not_expected"] = out["total"] - out["present"]
     out["coverage"] = (out["present"] / total).astype(float) if total else 0.0
     return out
 

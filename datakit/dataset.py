@@ -567,7 +567,9 @@ def _read_expectations(inventory: pd.DataFrame, roots, registry, *, sources=None
         manifests.append(read_manifest(root, registry))
     manifest = pd.concat([m for m in manifests if len(m)] or [empty_manifest()], ignore_index=True)
     if not inventory.index.nlevels >= 3 and len(manifest):
-        manifest = manifest.drop(columns="Task").drop_duplicates(["Subject", "Session", "Source"])
+        manifest = manifest.drop(columns="Task")
+    # the same (cell, source) in two roots' manifests: the root given first speaks for it
+    manifest = manifest.drop_duplicates([c for c in manifest.columns if c != "path"])
     tags = list(registry) if sources is None else dependency_order(
         [sources] if isinstance(sources, str) else list(sources), registry)
     return Expectations(inventory, tags, protocol=protocol, manifest=manifest)

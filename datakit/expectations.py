@@ -241,6 +241,7 @@ class Expectations:
         tasks = self._tasks
         mrows, mcols, mpaths = self._manifest_cells
         manifest_paths = dict(zip(zip(mrows.tolist(), mcols.tolist()), mpaths))
+        listed_rows = set(mrows.tolist())     # a cell the manifest lists was recorded once
         counts, cells = self._inference
         codes = self._task_codes[1]
         out = []
@@ -248,16 +249,18 @@ class Expectations:
             code = int(reason[r, c])
             if code == 2:
                 out.append(str(manifest_paths.get((r, c), "listed in manifest.json")))
-            elif code and not self.is_recorded[r]:
+            elif code and not self.is_recorded[r] and r not in listed_rows:
                 out.append(NOT_RECORDED)
             elif code == 1:
                 declared = self.protocol is not None and self.protocol.declares(tasks[r])
-                out.append(f"datakit.toml declares it for {tasks[r]}" if declared
-                           else "datakit.toml declares it for every task (\"*\")")
+                gone = "" if self.is_recorded[r] else "; no file of this cell is left"
+                out.append((f"datakit.toml declares it for {tasks[r]}" if declared
+                            else "datakit.toml declares it for every task (\"*\")") + gone)
             elif code == 3:
                 t = codes[r]
                 what = f"{tasks[r]} cells" if self.task_level else "sessions"
-                out.append(f"{int(counts[t, c])} of {int(cells[t])} {what} have it")
+                gone = "" if self.is_recorded[r] else "; no file of this cell is left"
+                out.append(f"{int(counts[t, c])} of {int(cells[t])} {what} have it{gone}")
             else:
                 out.append("")
         return out

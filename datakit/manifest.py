@@ -13,17 +13,16 @@ entry's fields.  Odd entries are skipped with one :class:`ExpectationWarning`.
 from __future__ import annotations
 
 import json
-import os
 import re
 import warnings
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import pandas as pd
 
 from .protocol import ExpectationWarning
 
 MANIFEST_FILE = "manifest.json"
-MANIFEST_COLUMNS = ["Subject", "Session", "Task", "Source", "path", "exists"]
+MANIFEST_COLUMNS = ["Subject", "Session", "Task", "Source", "path"]
 #: tags of the earlier implementations and what they are called now
 TAG_ALIASES = {"config": "session_config"}
 _LABEL = re.compile(r"^[A-Za-z0-9]+$")
@@ -37,8 +36,9 @@ def empty_manifest() -> pd.DataFrame:
 def read_manifest(root, registry) -> pd.DataFrame:
     """Entries of ``root/manifest.json``: one row per (cell, source) listed.
 
-    ``path`` is absolute (root + the listed relative path); ``exists`` says whether the
-    file is still there.  No manifest: an empty frame.  A manifest that is not JSON, or
+    ``path`` is absolute (root + the listed relative path).  Whether the file is still
+    there is discovery's answer (the inventory), not looked up again.  No manifest: an
+    empty frame.  A manifest that is not JSON, or
     not the layout above, is an ExpectationWarning and an empty frame.
     """
     root = Path(root)
@@ -63,9 +63,10 @@ def read_manifest(root, registry) -> pd.DataFrame:
     from .discovery import ORIGINS, PatternIndex, identity_from_path
 
     tags_for = PatternIndex(registry).tags_for
+    root_text = str(root).rstrip("/") or "/"
     rows, problems = [], []
     for number, entry in enumerate(entries):
-        placed = _place(entry, root, registry, tags_for, ORIGINS, identity_from_path)
+        placed = _place(entry, root_text, registry, tags_for, ORIGINS, identity_from_path)
         if isinstance(placed, str):
             problems.append(f"entry {number}: {placed}")
         else:
@@ -80,22 +81,22 @@ def read_manifest(root, registry) -> pd.DataFrame:
     return frame.drop_duplicates(subset=["Subject", "Session", "Task", "Source"], keep="first")
 
 
-def _place(entry, root: Path, registry, tags_for, origins, identity_from_path):
-    """(Subject, Session, Task, Source, path, exists) of one entry, or why it is skipped."""
+def _place(entry, root_text: str, registry, tags_for, origins, identity_from_path):
+    """(Subject, Session, Task, Source, path) of one entry, or why it is skipped."""
     if not isinstance(entry, dict):
         return f"not an object ({type(entry).__name__})"
     rel = entry.get("path")
     if not isinstance(rel, str) or not rel.strip():
         return "no 'path'"
     rel = rel.strip().replace("\\", "/")
-    parts = PurePosixPath(rel).parts
-    if PurePosixPath(rel).is_absolute() or re.match(r"^[A-Za-z]:", rel) or ".." in parts:
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":") or ".." in parts:
         return f"path {rel!r} is not relative to the experiment root"
     if len(parts) < 2 or parts[0] not in origins:
         return f"path {rel!r} is not under {' or '.join(o + '/' for o in origins)}"
     tag = entry.get("tag")
     tag = TAG_ALIASES.get(tag, tag) if isinstance(tag, str) else None
-    hits = [t for t, _ in sorted(tags_for(parts[-1], parts[1:-1]), key=lambda h: h[1])]
+    hits = [t for t, _ in sorted(tags_for(parts[-1], tuple(parts[1:-1])), key=lambda h: h[1])]
     if tag in hits:
         source = tag
     elif hits:
@@ -104,15 +105,14 @@ def _place(entry, root: Path, registry, tags_for, origins, identity_from_path):
         source = tag
     else:
         return f"{parts[-1]!r} matches no registered source (tag {entry.get('tag')!r})"
-    subject, session, task = identity_from_path(rel)
+    subject, session, task = identity_from_path("/".join(parts))
     subject = subject or _field(entry, "subject", "sub-")
     session = session or (("ses-" + s) if (s := _field(entry, "session", "ses-")) else None)
     if task == "task-session" and (t := _field(entry, "task", "task-")):
         task = "task-" + t
     if not subject or not session:
         return f"{rel!r} has no sub-/ses- token and no subject/session fields"
-    absolute = root / Path(*parts)
-    return (subject, session, task, source, str(absolute), os.path.lexists(absolute))
+    return (subject, session, task, source, root_text + "/" + "/".join(parts))
 
 
 def _field(entry: dict, name: str, prefix: str) -> str | None:

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -161,9 +162,12 @@ def test_inspect_prints_counts_and_coverage(demo):
     assert done.returncode == 0, done.stderr
     n_cells = len(demo.cells)
     assert f"{n_cells} cells (2 subjects, 2 sessions, 3 tasks)" in done.stdout
-    for header in ("present", "total", "missing", "coverage"):
+    for header in ("present", "missing", "not expected", "coverage"):
         assert header in done.stdout
-    assert "dataqueue" in done.stdout and "100%" in done.stdout
+    # every recorded cell has a dataqueue; the 2 tasks never recorded miss theirs
+    assert re.search(rf"dataqueue\s+{n_cells}\s+2\s+0\s+83%", done.stdout), done.stdout
+    assert "not recorded: 2 expected cells" in done.stdout
+    assert "datakit missing" in done.stdout
     assert "skipped:" in done.stdout and "conflicts:" in done.stdout
 
 
@@ -243,6 +247,43 @@ def test_validate_without_the_broken_file_exits_0(demo, clean_args):
     assert "missing, not an error" in done.stdout
 
 
+def test_missing_lists_what_should_exist_and_exits_1(demo, tmp_path):
+    done = run("missing", demo.root)
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[-1].startswith(f"MISSING: {len(demo.missing_pairs())} expected recordings missing")
+    assert "task not recorded" in done.stdout and "declared" in done.stdout
+    written = run("missing", demo.root, "-o", tmp_path / "missing.csv")
+    assert written.returncode == 1
+    rows = list(csv.DictReader(open(tmp_path / "missing.csv", encoding="utf-8")))
+    assert {(r["Subject"], r["Session"], r["Task"], r["Source"]) for r in rows} == demo.missing_pairs()
+    assert {r["reason"] for r in rows} == {"declared", "manifest", "inferred"}
+    as_json = json.loads(run("missing", demo.root, "--format", "json").stdout)
+    assert len(as_json["missing"]) == len(rows) and "missing in" in as_json["summary"]
+    one = run("missing", demo.root, "--subject", demo.subjects[0], "--format", "csv")
+    subjects = {r["Subject"] for r in csv.DictReader(io.StringIO(one.stdout))}
+    assert subjects == {demo.subjects[0]}
+
+
+def test_missing_exits_0_when_nothing_is_missing(tmp_path):
+    generate(tmp_path / "full", subjects=1, sessions=1, duration=10.0, missing=False, broken=False)
+    done = run("missing", tmp_path / "full")
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert done.stdout.strip().endswith("OK: nothing expected is missing")
+
+
+def test_missing_with_a_broken_protocol_warns_and_still_answers(demo, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(demo.root, root)
+    (root / "datakit.toml").write_text("[expected\n")
+    done = run("missing", root)
+    assert done.returncode == 1
+    warning = [line for line in done.stderr.splitlines() if "warning:" in line]
+    assert len(warning) == 1 and "datakit.toml" in warning[0] and "not valid TOML" in warning[0]
+    assert "Traceback" not in done.stderr
+    assert "manifest.json" in done.stdout    # the next rules decide
+
+
 def test_validate_writes_the_full_report(demo, broken, tmp_path):
     target = tmp_path / "report.json"
     done = run("validate", demo.root, "--workers", WORKERS, "-o", target, "--progress")
@@ -253,7 +294,11 @@ def test_validate_writes_the_full_report(demo, broken, tmp_path):
     assert len(errors) == 1 and errors[0]["path"] == str(broken.path)
     assert errors[0]["traceback"]
     assert report["counts"]["error"] == 1
-    assert report["counts"]["ok"] + report["counts"]["missing"] + 1 == len(report["report"])
+    counts = report["counts"]
+    assert counts["ok"] + counts["missing"] + counts["not expected"] + 1 == len(report["report"])
+    # the rows of cells never recorded are in the report too, all expected
+    expected_missing = [r for r in report["report"] if r["status"] == "missing" and r["expected"]]
+    assert len(expected_missing) == counts["missing"] > 0
     as_csv = run("validate", demo.root, "--workers", WORKERS, "--format", "csv")
     assert as_csv.returncode == 1
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))

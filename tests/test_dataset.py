@@ -144,12 +144,13 @@ def test_meta_and_version():
 def test_inspect_sources(ds):
     cov = datakit.inspect_sources(ds)
     assert cov.index.name == "source"
-    assert list(cov.columns) == ["present", "total", "missing", "coverage"]
+    assert list(cov.columns) == ["present", "total", "missing", "not_expected", "coverage"]
     assert cov.loc["notes", "present"] == 8 and cov.loc["notes", "coverage"] == 1.0
     assert cov.loc["treadmill", "present"] == 8   # dataqueue (widefield) or CSV (gratings)
-    assert (cov["present"] + cov["missing"] == cov["total"]).all()
+    assert (cov["present"] + cov["missing"] + cov["not_expected"] == cov["total"]).all()
     raw = datakit.inspect_sources(ds.inventory, sources=["notes", "wheel"])
-    assert raw.loc["wheel"].tolist() == [0, 8, 8, 0.0]
+    # no file anywhere and nothing declares it: absent, but not missing
+    assert raw.loc["wheel"].tolist() == [0, 8, 0, 8, 0.0]
     empty = datakit.inspect_sources(pd.DataFrame(index=pd.MultiIndex.from_tuples([], names=["a", "b"])))
     assert empty.empty
     with pytest.raises(TypeError):
@@ -159,7 +160,7 @@ def test_inspect_sources(ds):
 def test_validate_layout_and_statuses(ds):
     report = ds.validate(workers=1)
     assert list(report.columns) == ["Subject", "Session", "Task", "Source", "status", "path",
-                                    "error_type", "message", "traceback"]
+                                    "error_type", "message", "traceback", "expected"]
     assert len(report) == 8 * len(ds.sources)
     assert set(report["status"]) == {"ok", "error"}
     err = report[report.status == "error"]

@@ -19,7 +19,16 @@ def test_sample_experiment1_inventory(sample_experiment1):
     assert inv.loc[KEY, "treadmill"].endswith("_treadmill.csv")
     assert ds.skipped.empty and ds.conflicts.empty
     report = ds.validate(workers=1)
-    assert (report.status == "ok").all(), report[["Source", "message"]]
+    assert (report.status != "error").all(), report[["Source", "message"]]
+    assert set(report.loc[report.status == "ok", "Source"]) == set(inv.columns)
+    # manifest.json lists four files the public snapshot lacks: expected, and missing
+    gone = report[report.status == "missing"]
+    assert set(gone["Source"]) == {"dataqueue", "meso_metadata", "pupil_metadata", "pupil_dlc"}
+    assert gone["expected"].all() and gone["message"].str.startswith("expected (manifest)").all()
+    missing = ds.missing()
+    assert set(missing["Source"]) == set(gone["Source"]) and set(missing["reason"]) == {"manifest"}
+    dlc = missing.set_index("Source").loc["pupil_dlc", "detail"]
+    assert dlc.startswith(str(sample_experiment1 / "processed" / "dlc_output")) and dlc.endswith("_full.pickle")
 
 
 def test_sample_experiment1_materialized(sample_experiment1):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from . import output as out
 from .selection import (AXES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, cell_label,
-                        counts_line, error_lines, human_size, labels, need_cells,
-                        note_conflicts, open_dataset, selected_conflicts, show_progress,
-                        write_report)
+                        counts_line, error_lines, expectation_rules, human_size, labels,
+                        need_cells, note_conflicts, open_dataset, selected_conflicts,
+                        shell_args, show_progress, write_report)
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "UsageError"]
 
@@ -53,13 +53,23 @@ def cmd_inspect(args) -> int:
 
 
 def _inspect_text(ds, coverage, skipped, conflicts, args) -> str:
-    shown = coverage.copy()
-    shown["coverage"] = [f"{c:.0%}" for c in shown["coverage"]]
+    shown = coverage[["present", "missing", "not_expected"]].rename(
+        columns={"not_expected": "not expected"})
+    shown["coverage"] = [f"{c:.0%}" for c in coverage["coverage"]]
     lines = [f"experiment: {', '.join(str(r) for r in ds.roots)}", counts_line(ds)]
     for axis in AXES:
         if axis != "task" or ds.has_task_level:
             lines.append(f"  {axis}s: {out.listing(labels(ds, axis))}")
+    unrecorded = ds.coverage().index.difference(_str_index(ds.inventory.index))
+    if len(unrecorded):
+        lines.append(f"  not recorded: {out.plural(len(unrecorded), 'expected cell')} "
+                     f"({out.listing(['/'.join(k) for k in unrecorded], 5)})")
+    lines.append(f"  expected: {expectation_rules(ds)}")
     lines += ["", out.frame_text(shown, empty="(no source found)")]
+    n_missing = int(coverage["missing"].sum())
+    if n_missing:
+        lines.append(f"{out.plural(n_missing, 'expected recording')} missing; list them with: "
+                     f"datakit missing {shell_args(args.roots)}")
     limit = None if args.all else SHOWN
     sections = (
         ("skipped", "discovery could not place", _skipped_lines(skipped)),
@@ -78,6 +88,13 @@ def _inspect_text(ds, coverage, skipped, conflicts, args) -> str:
     return "\n".join(lines)
 
 
+def _str_index(index):
+    import pandas as pd
+
+    return pd.MultiIndex.from_arrays([index.get_level_values(i).astype(str) for i in range(index.nlevels)],
+                                     names=index.names)
+
+
 def _skipped_lines(skipped) -> list[list[str]]:
     return [[f"  {row['path']}", f"    {row['reason']}"]
             for row in out.records(skipped, index=False)]
@@ -92,16 +109,77 @@ def _conflict_lines(conflicts, index_names) -> list[list[str]]:
 
 
 # --------------------------------------------------------------------------------------
+# missing
+
+
+def cmd_missing(args) -> int:
+    ds = open_dataset(args)
+    missing = ds.missing()
+    names = list(ds.inventory.index.names)
+
+    def render(fmt: str) -> str:
+        if fmt == "csv":
+            return out.to_csv(missing, index=False)
+        if fmt == "json":
+            return out.to_json({
+                "roots": [str(r) for r in ds.roots], "cells": len(ds.coverage()),
+                "summary": _missing_summary(missing, names),
+                "missing": out.records(missing, index=False)})
+        return _missing_text(ds, missing, names)
+
+    emit_report(args, render)
+    return EXIT_FAILED if len(missing) else EXIT_OK
+
+
+def _relative_to_roots(text: str, roots) -> str:
+    """A path under one of the experiment roots, relative to it (roots are printed above)."""
+    for root in roots:
+        prefix = str(root).rstrip("/\\") + "/"
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
+def _missing_summary(missing, names) -> str:
+    if not len(missing):
+        return "nothing expected is missing"
+    cells = len(missing[names].drop_duplicates())
+    reasons = missing["reason"].value_counts()
+    why = ", ".join(f"{int(reasons[r])} {r}" for r in ("declared", "manifest", "inferred") if r in reasons)
+    return (f"{out.plural(len(missing), 'expected recording')} missing in "
+            f"{out.plural(cells, 'cell')} ({why})")
+
+
+def _missing_text(ds, missing, names) -> str:
+    lines = [f"experiment: {', '.join(str(r) for r in ds.roots)}",
+             f"expected: {expectation_rules(ds)}", ""]
+    if len(missing):
+        shown = missing.copy()
+        shown.insert(0, "cell", ["/".join(map(str, key)) for key in
+                                 shown[names].itertuples(index=False, name=None)])
+        shown = shown.drop(columns=names)
+        shown["detail"] = [out.middle(_relative_to_roots(d, ds.roots), 100) for d in shown["detail"]]
+        lines += [out.frame_text(shown, index=False), ""]
+    lines.append(("MISSING: " if len(missing) else "OK: ") + _missing_summary(missing, names))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
 # validate
 
 
 def _status_table(report, sources):
+    """Per source: ok, error, missing (expected and absent), not expected (absent)."""
+    import numpy as np
     import pandas as pd
 
-    table = pd.crosstab(report["Source"].astype(str), report["status"].astype(str))
+    status = report["status"].astype(str).to_numpy(dtype=object)
+    quiet = (status == "missing") & ~report["expected"].to_numpy(dtype=bool)
+    status = np.where(quiet, "not expected", status)
+    table = pd.crosstab(report["Source"].astype(str).to_numpy(), status)
     table = table.reindex(index=[s for s in sources if s in set(table.index)] +
                           [s for s in table.index if s not in sources],
-                          columns=["ok", "missing", "error"], fill_value=0)
+                          columns=["ok", "error", "missing", "not expected"], fill_value=0)
     table.index.name = "source"
     table.columns.name = None
     table.loc["total"] = table.sum()
@@ -136,17 +214,21 @@ def cmd_validate(args) -> int:
 
 def _validate_text(ds, report, elapsed, n_errors, index_names) -> str:
     table = _status_table(report, ds.sources)
-    n_ok, n_missing = int(table.loc["total", "ok"]), int(table.loc["total", "missing"])
+    n_ok = int(table.loc["total", "ok"])
     lines = [f"validated {counts_line(ds)} in {elapsed:.1f} s", "",
              out.frame_text(table), ""]
     if n_errors:
         lines.append(f"{out.plural(n_errors, 'file')} failed to load:")
         lines += error_lines(report, index_names)
         lines.append("")
-        lines.append(f"FAILED: {n_errors} of {n_ok + n_errors} files did not load "
-                     f"({n_missing} missing); -o report.csv writes the full report with tracebacks")
+        lines.append(f"FAILED: {n_errors} of {n_ok + n_errors} files did not load; "
+                     "-o report.csv writes the full report with tracebacks")
     else:
-        lines.append(f"OK: all {n_ok} files loaded ({n_missing} missing, not an error)")
+        lines.append(f"OK: all {n_ok} files loaded")
+    n_missing = int(table.loc["total", "missing"])
+    if n_missing:
+        lines.append(f"{out.plural(n_missing, 'expected recording')} missing, not an error here; "
+                     "'datakit missing' lists them and exits 1")
     return "\n".join(lines)
 
 
@@ -354,6 +436,7 @@ def _sources_text(rows) -> str:
 
 COMMANDS = {
     "inspect": cmd_inspect,
+    "missing": cmd_missing,
     "validate": cmd_validate,
     "build": cmd_build,
     "profile": cmd_profile,

@@ -39,6 +39,15 @@ def shorten(text, width: int = 160) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+def middle(text, width: int = 100) -> str:
+    """``text`` on one line, cut in the middle (a path keeps its start and its file name)."""
+    text = one_line(text)
+    if len(text) <= width:
+        return text
+    keep = width - 3
+    return text[: keep // 2] + "..." + text[len(text) - (keep - keep // 2):]
+
+
 def without_path(message, path) -> str:
     """A load error's message minus the file name it starts with (shown beside it)."""
     message, path = str(message or ""), str(path or "")

@@ -169,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="list every skipped file and conflict (default: the first 5 of each)")
     _add_run(p, workers=False)
 
+    p = _command(sub, "missing", "List the recordings that should exist and do not "
+                 "(declared in datakit.toml, listed in manifest.json, or inferred from the "
+                 "other cells of a task); exit status 1 if any is missing (opens no data file).",
+                 "  datakit missing /data/exp                     (a nightly check: exit 1 = something missing)\n"
+                 "  datakit missing /data/exp --subject STREHAB07 -o missing.csv", [debug])
+    _add_roots(p)
+    _add_selection(p)
+    _add_report_output(p, "the missing recordings")
+    _add_run(p, workers=False)
+
     p = _command(sub, "validate", "Load every file and report ok / missing / error per "
                  "source; exit status 1 if any file failed to load.",
                  "  datakit validate /data/exp --workers 4\n"

@@ -133,6 +133,32 @@ def note_conflicts(ds, args) -> None:
                  f"source; 'datakit inspect {' '.join(map(str, args.roots))}' lists them")
 
 
+def shell_args(paths) -> str:
+    """Paths as they would be typed in a shell (quoted where needed)."""
+    import shlex
+
+    return " ".join(shlex.quote(str(p)) for p in paths)
+
+
+def expectation_rules(ds) -> str:
+    """Which rules decide what is expected, in the order they apply."""
+    parts = []
+    protocol = ds.protocol
+    if protocol is not None:
+        declared = [t for t in protocol.expected if t != "*"]
+        what = out.plural(len(declared), "task") + " declared"
+        if "*" in protocol.expected:
+            what += ", \"*\" for every task"
+        if protocol.tasks:
+            what += f", {out.plural(len(protocol.tasks), 'task')} per session"
+        parts.append(f"{protocol.path or 'protocol'} ({what})")
+    listed = ds.expected().isin(["manifest"]).to_numpy().sum()
+    if listed:
+        parts.append(f"manifest.json ({out.plural(int(listed), 'file')} decided by it)")
+    parts.append("inference (a source most cells of a task have)")
+    return "; then ".join(parts)
+
+
 def cell_label(row, names) -> str:
     return "/".join(str(row[n]) for n in names if n in row and row[n] is not None)
 
