@@ -32,6 +32,10 @@ _TASK_LABEL = re.compile(r"^task-[A-Za-z0-9]+$")
 _KNOWN_TABLES = ("expected", "sessions")
 
 
+HEADER = ("# datakit protocol: the sources every recording of a task should have.",
+          "# \"*\" = sources every task expects; [sessions] tasks = tasks every session should have.")
+
+
 class ExpectationWarning(UserWarning):
     """A protocol file or manifest could not be used (in part); the next rule decides."""
 
@@ -53,6 +57,7 @@ class Protocol:
     tasks: tuple = ()
     path: Path | None = None
     extra: dict = field(default_factory=dict)   # other tables of the file, written back
+    comments: bool = False   # the file had comments of its own (write() cannot keep them)
 
     def __post_init__(self):
         expected = {str(k): tuple(dict.fromkeys(str(s) for s in v)) for k, v in dict(self.expected).items()}
@@ -79,12 +84,11 @@ class Protocol:
             current.append(source)
         elif not expected:
             current = [s for s in current if s != source]
-        return Protocol({**self.expected, task: tuple(current)}, self.tasks, self.path, self.extra)
+        return Protocol({**self.expected, task: tuple(current)}, self.tasks, self.path, self.extra,
+                        self.comments)
 
     def to_toml(self) -> str:
-        lines = ["# datakit protocol: the sources every recording of a task should have.",
-                 "# \"*\" = sources every task expects; [sessions] tasks = tasks every session should have.",
-                 ""]
+        lines = list(HEADER) + [""]
         # plain keys must come before the first table header
         lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in self.extra.items()
                   if not isinstance(v, dict)]
@@ -187,7 +191,9 @@ def parse_protocol(data: bytes | str, path, known_sources) -> Protocol | None:
             del extra["sessions"]
     elif "sessions" in extra:
         del extra["sessions"]
-    return Protocol(expected, tuple(tasks), path, extra)
+    comments = any(line.strip().startswith("#") and line.strip() not in HEADER
+                   for line in text.splitlines())
+    return Protocol(expected, tuple(tasks), path, extra, comments)
 
 
 def _warn(path, message: str) -> None:

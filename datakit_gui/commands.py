@@ -15,6 +15,8 @@ import datakit
 from . import dialogs
 from .coverage import cell_label
 from .jobs import CELL, MAIN, JobBusy
+
+PROTOCOL = "protocol"     # the lane that writes datakit.toml
 from .streams import extract
 
 
@@ -91,6 +93,8 @@ class Commands(QObject):
         roots = [str(Path(r).expanduser()) for r in roots]
         if not roots:
             return False
+        if not self.keep_protocol_edits(lambda: self.open_roots(roots)):
+            return False
 
         def discover(ctx):
             ctx.progress(0, 0, "scanning " + ", ".join(Path(r).name for r in roots))
@@ -156,10 +160,14 @@ class Commands(QObject):
 
         def done(report):
             self.state.merge_report(report)
-            counts = report["status"].value_counts()
-            self.message.emit(f"Validated {len(report)} (cell, source) pairs: "
-                              f"{counts.get('error', 0)} errors, {counts.get('missing', 0)} missing, "
-                              f"{counts.get('ok', 0)} ok")
+            status = report["status"]
+            missing = status == "missing"
+            expected = missing & report["expected"].astype(bool)
+            self.message.emit(
+                f"Validated {len(report)} (cell, source) pairs: "
+                f"{_count(int((status == 'error').sum()), 'error')}, "
+                f"{int(expected.sum())} missing (expected), {int((status == 'ok').sum())} ok, "
+                f"{int((missing & ~expected).sum())} not expected")
 
         return self._submit("Validate", run, done)
 
@@ -233,6 +241,81 @@ class Commands(QObject):
 
         return self._submit(f"Open {Path(path).name}", run, done)
 
+    # what should exist ------------------------------------------------------------
+
+    def set_expected(self, task: str, source: str, expected: bool) -> None:
+        """Declare that ``source`` is (not) recorded in ``task`` ("*": every session)."""
+        from datakit.protocol import Protocol
+
+        dataset = self.state.dataset
+        if dataset is None:
+            return
+        protocol = dataset.protocol or Protocol()
+        seed = () if protocol.declares(task) else _current_expectation(dataset, task)
+        self.state.set_protocol(protocol.with_expected(task, source, expected, seed=seed))
+        where = "every session" if task == "*" else task
+        self.message.emit(f"{source} is now {'expected' if expected else 'not expected'} in {where} "
+                          "(not saved yet: File > Save Protocol writes datakit.toml)")
+
+    def save_protocol(self, path: str | None = None, then=None) -> bool:
+        """Write the protocol in use to ``datakit.toml`` at the first root (or ``path``)."""
+        from datakit.protocol import PROTOCOL_FILE
+
+        dataset = self.state.dataset
+        protocol = dataset.protocol if dataset is not None else None
+        if protocol is None:
+            self.message.emit("Nothing is declared yet: right-click a heatmap cell or column "
+                              "to say what a task should have.")
+            return False
+        root = Path(dataset.roots[0])
+        target = Path(path) if path else root / PROTOCOL_FILE
+        # replacing another file, or comments that would be lost: ask first (the file is
+        # looked at in the GUI thread: one stat of a small local file the user asked to write)
+        if (protocol.path != target or protocol.comments) and target.exists() \
+                and not dialogs.confirm_replace(self.window, str(target)):
+            return False
+
+        def run(ctx):
+            ctx.progress(0, 0, f"writing {target}")
+            return protocol.write(target)
+
+        def done(written):
+            self.state.mark_protocol_saved()
+            note = "" if Path(written).parent == root else (
+                f"; datakit reads the protocol only from the experiment folder ({root}), "
+                "so copy it there when you can")
+            self.message.emit(f"Saved the protocol to {written}{note}")
+            if then is not None:
+                then()
+
+        def failed(exc, tb):
+            if path is None and isinstance(exc, OSError):
+                reason = exc.strerror or str(exc)
+                other = dialogs.ask_protocol_path(
+                    self.window, f"The protocol cannot be written to {root} ({reason}): the "
+                    "experiment folder may be read-only. Save it somewhere else?",
+                    str(Path.home() / PROTOCOL_FILE))
+                if other:
+                    self.save_protocol(other, then)
+                return
+            self._failed("Save protocol", exc, tb)
+
+        self.jobs.submit("Save protocol", run, lane=PROTOCOL, on_result=done, on_error=failed)
+        return True
+
+    def keep_protocol_edits(self, then) -> bool:
+        """Before the dataset is replaced: True to go on now; with unsaved edits, ask first
+        (Save runs ``then`` once written, Cancel stops)."""
+        if not self.state.protocol_unsaved:
+            return True
+        answer = dialogs.ask_unsaved_protocol(self.window)
+        if answer == "discard":
+            self.state.mark_protocol_saved()
+            return True
+        if answer == "save":
+            self.save_protocol(then=then)
+        return False
+
     def cancel(self) -> None:
         if self.jobs.busy(MAIN):
             self.message.emit("Cancelling…")
@@ -252,6 +335,12 @@ class Commands(QObject):
         if state.dataset is None:
             return False
         key = tuple(map(str, key))
+        row = state.coverage.row_of(key) if state.coverage is not None else -1
+        if row >= 0 and state.coverage.recorded is not None and not state.coverage.recorded[row]:
+            state.set_cell_frame(key, None)
+            self.message.emit(f"{cell_label(key)} was never recorded: no file to plot "
+                              "(it is expected, so its sources show as missing)")
+            return False
         dataset = state.filtered if state.cell_included(key) else state.dataset
         frame = state.frame
         reuse = (frame is not None and len(frame) and key in frame.index
@@ -283,3 +372,20 @@ class Commands(QObject):
         self.jobs.submit(f"Load {cell_label(key)}", run, lane=CELL, on_result=done, on_error=failed,
                          on_cancelled=lambda: setattr(self, "_pending_cell", None))
         return True
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _current_expectation(dataset, task: str) -> tuple:
+    """Sources most cells of ``task`` are expected to have now (not counting "*")."""
+    table = dataset.expected()
+    if table.index.nlevels >= 3 and task != "*":
+        table = table[table.index.get_level_values(2) == task]
+    if not len(table):
+        return ()
+    share = table.notna().mean()
+    protocol = dataset.protocol
+    everywhere = set(protocol.expected.get("*", ())) if protocol is not None else set()
+    return tuple(t for t in table.columns if share[t] >= 0.5 and t not in everywhere)

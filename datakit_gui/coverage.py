@@ -13,30 +13,36 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-EXCLUDED, OK, PRESENT, MISSING, ERROR = 0, 1, 2, 3, 4
-CODES = (EXCLUDED, OK, PRESENT, MISSING, ERROR)
+EXCLUDED, NOT_EXPECTED, OK, PRESENT, MISSING, ERROR = 0, 1, 2, 3, 4, 5
+CODES = (EXCLUDED, NOT_EXPECTED, OK, PRESENT, MISSING, ERROR)
 LABELS = {
-    PRESENT: "present (not validated)",
     OK: "validated ok",
-    MISSING: "missing",
+    PRESENT: "present (not validated)",
+    MISSING: "missing (expected)",
+    NOT_EXPECTED: "not expected",
     ERROR: "error",
     EXCLUDED: "excluded by filters",
 }
-SHORT = {PRESENT: "present", OK: "ok", MISSING: "missing", ERROR: "error", EXCLUDED: "excluded"}
-#: RGB colours; chosen to stay apart for red-green colour-blind readers (blue/orange/red).
+SHORT = {PRESENT: "present", OK: "ok", MISSING: "missing", NOT_EXPECTED: "not expected",
+         ERROR: "error", EXCLUDED: "excluded"}
+#: RGB colours, told apart by red-green colour-blind readers too: blues for files that
+#: are there, orange for missing, a dark crimson (much darker than the orange) for errors,
+#: near-white for "not expected" (quiet) and grey for what the filters leave out.
 COLORS = {
-    PRESENT: (116, 169, 207),
-    OK: (33, 102, 172),
-    MISSING: (253, 184, 99),
-    ERROR: (215, 25, 28),
-    EXCLUDED: (224, 224, 224),
+    OK: (0, 114, 178),
+    PRESENT: (120, 190, 235),
+    MISSING: (240, 160, 20),
+    NOT_EXPECTED: (246, 246, 246),
+    ERROR: (170, 20, 40),
+    EXCLUDED: (200, 200, 200),
 }
+STATE_CODES = {"present": PRESENT, "missing": MISSING, "not_expected": NOT_EXPECTED}
 REPORT_STATUS = {"ok": OK, "error": ERROR}
-COUNT_COLUMNS = ["cells", "present", "missing", "failed", "ok", "included_cells"]
+COUNT_COLUMNS = ["cells", "present", "missing", "failed", "ok", "included_cells", "recorded"]
 
 
 def lookup_table() -> np.ndarray:
-    """(5, 3) uint8 colours indexed by code, for an ImageItem."""
+    """(codes, 3) uint8 colours indexed by code, for an ImageItem."""
     lut = np.zeros((len(CODES), 3), dtype=np.uint8)
     for code, rgb in COLORS.items():
         lut[code] = rgb
@@ -56,6 +62,8 @@ class Coverage:
     report_row: np.ndarray        # (cells, sources) int64: row in ``report`` or -1
     report: pd.DataFrame          # the report the codes were built from
     row_counts: pd.DataFrame      # per cell: COUNT_COLUMNS
+    dataset: object = None        # the full Dataset (asked why a missing pair is expected)
+    recorded: np.ndarray | None = None   # (cells,) bool: the cell has a file somewhere
 
     @cached_property
     def keys(self) -> list[tuple]:
@@ -74,17 +82,34 @@ class Coverage:
         return int(loc) if isinstance(loc, (int, np.integer)) else -1
 
     def source_counts(self) -> pd.DataFrame:
-        """Per source among included cells: present, missing, failed, ok (inspect_sources-like)."""
+        """Per source among included cells: present, missing, not expected, failed, ok
+        (inspect_sources-like)."""
         c = self.codes
         present = np.isin(c, (PRESENT, OK, ERROR)).sum(axis=0)
         out = pd.DataFrame({
             "present": present,
             "missing": (c == MISSING).sum(axis=0),
+            "not_expected": (c == NOT_EXPECTED).sum(axis=0),
             "failed": (c == ERROR).sum(axis=0),
             "ok": (c == OK).sum(axis=0),
             "excluded": (c == EXCLUDED).sum(axis=0),
         }, index=pd.Index(self.sources, name="source", dtype=object))
         return out
+
+    @cached_property
+    def _why(self) -> dict:
+        """(cell, source) -> (reason, detail) of every missing pair (asked once, on demand)."""
+        if self.dataset is None:
+            return {}
+        gone = self.dataset.missing()
+        names = list(self.index.names)
+        keys = zip(gone[names].itertuples(index=False, name=None), gone["Source"])
+        return {(tuple(map(str, k)), str(s)): (r, d)
+                for (k, s), r, d in zip(keys, gone["reason"], gone["detail"])}
+
+    def why_expected(self, row: int, col: int) -> tuple[str, str] | None:
+        """(reason, detail) when the pair is expected and missing, else None."""
+        return self._why.get((self.keys[row], self.sources[col]))
 
     def group_counts(self, depth: int) -> pd.DataFrame:
         """Counts summed over the cells below each node at ``depth`` (1 = subjects)."""
@@ -99,7 +124,8 @@ class Coverage:
         code = int(self.codes[row, col])
         info = {"cell": tuple(map(str, self.index[row])), "source": self.sources[col],
                 "code": code, "status": LABELS[code], "path": self.paths[row, col],
-                "message": None, "error_type": None}
+                "message": None, "error_type": None, "why": self.why_expected(row, col),
+                "recorded": True if self.recorded is None else bool(self.recorded[row])}
         pos = int(self.report_row[row, col])
         if pos >= 0:
             rec = self.report.iloc[pos]
@@ -116,31 +142,47 @@ def _index_key(index: pd.Index) -> pd.Index:
     return index.astype(str).astype(object)
 
 
-def build(full, filtered, report: pd.DataFrame | None = None) -> Coverage:
-    """The coverage of ``full`` with ``filtered`` (a Dataset derived from it) and a report."""
-    inv = full.inventory
-    inv.index = _index_key(inv.index)
-    inv = inv.sort_index()
-    sources = list(full.sources)
-    table = inv.reindex(columns=sources)
-    paths = table.astype(object).where(table.notna(), None).to_numpy(dtype=object)
+def build(full, filtered, report: pd.DataFrame | None = None, *, states: pd.DataFrame | None = None,
+          selected: pd.DataFrame | None = None) -> Coverage:
+    """The coverage of ``full`` with ``filtered`` (a Dataset derived from it) and a report.
 
+    ``states`` is ``full.coverage()`` and ``selected`` is ``filtered.coverage()``; pass
+    them when they are at hand (AppState keeps them), else they are computed here.
+    Rows are every cell, recorded or expected; columns every source with a file or an
+    expectation.  Codes start from the library's present / missing / not_expected;
+    a validation result turns present into ok or error, the filters turn what they
+    leave out into excluded.
+    """
+    if states is None:
+        states = full.coverage()
     if filtered is None:
         filtered = full
-    finv = filtered.inventory
-    finv.index = _index_key(finv.index)
-    finv = finv[~finv.index.duplicated()]
-    row_in = np.asarray(inv.index.isin(finv.index))
-    col_in = np.isin(np.asarray(sources, dtype=object), np.asarray(filtered.sources, dtype=object))
-    fpresent = finv.reindex(index=inv.index, columns=sources).notna().to_numpy()
+    if selected is None:
+        selected = states if filtered is full else filtered.coverage()
+    index = states.index
+    sources = list(states.columns)
+    base = np.full(states.shape, NOT_EXPECTED, dtype=np.uint8)
+    values = states.to_numpy(dtype=object)
+    for text, code in STATE_CODES.items():
+        base[values == text] = code
+    inv = full.inventory
+    inv.index = _index_key(inv.index)
+    inv = inv[~inv.index.duplicated()]
+    table = inv.reindex(index=index, columns=sources)
+    paths = table.astype(object).where(table.notna(), None).to_numpy(dtype=object)
+    recorded = np.asarray(index.isin(inv.index))
+
+    row_in = np.asarray(index.isin(selected.index))
+    col_in = np.isin(np.asarray(sources, dtype=object), np.asarray(selected.columns, dtype=object))
     included = row_in[:, None] & col_in[None, :]
-    codes = np.where(included, np.where(fpresent, PRESENT, MISSING), EXCLUDED).astype(np.uint8)
+    codes = np.where(included, base, EXCLUDED).astype(np.uint8)
+    fpresent = base == PRESENT
 
     report_row = np.full(codes.shape, -1, dtype=np.int64)
     if report is not None and len(report):
-        names = list(inv.index.names)
+        names = list(index.names)
         keys = pd.MultiIndex.from_frame(report[names].astype(str).astype(object))
-        rows = inv.index.get_indexer(keys)
+        rows = index.get_indexer(keys)
         cols = pd.Index(sources, dtype=object).get_indexer(report["Source"].astype(str).astype(object))
         found = (rows >= 0) & (cols >= 0)
         rows, cols = rows[found], cols[found]
@@ -155,15 +197,17 @@ def build(full, filtered, report: pd.DataFrame | None = None) -> Coverage:
             codes[rows[hit], cols[hit]] = code
 
     row_counts = pd.DataFrame({
-        "cells": np.ones(len(inv), dtype=np.int64),
+        "cells": np.ones(len(index), dtype=np.int64),
         "present": np.isin(codes, (PRESENT, OK, ERROR)).sum(axis=1),
         "missing": (codes == MISSING).sum(axis=1),
         "failed": (codes == ERROR).sum(axis=1),
         "ok": (codes == OK).sum(axis=1),
         "included_cells": row_in.astype(np.int64),
-    }, index=inv.index)
-    return Coverage(inv.index, sources, codes, paths, report_row,
-                    report if report is not None else pd.DataFrame(), row_counts)
+        "recorded": recorded.astype(np.int64),
+    }, index=index)
+    return Coverage(index, sources, codes, paths, report_row,
+                    report if report is not None else pd.DataFrame(), row_counts,
+                    dataset=full, recorded=recorded)
 
 
 def block_worst(codes: np.ndarray, factor: int) -> np.ndarray:

@@ -65,3 +65,38 @@ def ask_export_path(parent, title: str, start: str, file_filter: str) -> str | N
     """A file to export a figure or table to, or None."""
     path, _ = QFileDialog.getSaveFileName(parent, title, start, file_filter)
     return path or None
+
+
+def confirm_replace(parent, path: str) -> bool:
+    """Replace an existing protocol file (its comments are not kept)?"""
+    answer = QMessageBox.question(
+        parent, "Replace datakit.toml?",
+        f"{path} already exists.\n\nReplace it with the protocol shown? Its settings are kept; "
+        "comments in it are not.",
+        QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Save)
+    return answer == QMessageBox.StandardButton.Save
+
+
+def ask_protocol_path(parent, reason: str, start: str) -> str | None:
+    """Another place for the protocol when the experiment folder cannot be written."""
+    answer = QMessageBox.warning(parent, "Cannot save the protocol", reason,
+                                 QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+                                 QMessageBox.StandardButton.Save)
+    if answer != QMessageBox.StandardButton.Save:
+        return None
+    path, _ = QFileDialog.getSaveFileName(parent, "Save protocol", start, "Protocol (*.toml)")
+    return path or None
+
+
+def ask_unsaved_protocol(parent) -> str:
+    """'save', 'discard' or 'cancel' for protocol edits that were not saved."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Unsaved protocol",
+                      "You changed what the experiment's tasks should have, and did not save "
+                      "it to datakit.toml. Save it first?",
+                      QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                      | QMessageBox.StandardButton.Cancel, parent)
+    box.setObjectName("unsavedProtocolDialog")
+    answer = box.exec()
+    return {QMessageBox.StandardButton.Save: "save",
+            QMessageBox.StandardButton.Discard: "discard"}.get(QMessageBox.StandardButton(answer), "cancel")

@@ -9,7 +9,8 @@ Per axis (subject, session, task, source) the user checks values and picks a mod
 * ``exclude``: drop the checked values (``values=()``: nothing dropped).
 
 All include constraints go into one ``include(...)`` call (AND across axes, as the
-library defines).  Each exclude axis is its own ``exclude(...)`` call, so excluding some
+library defines).  ``incomplete`` keeps only the cells where something expected is
+missing (``Dataset.incomplete()``), after the axis filters.  Each exclude axis is its own ``exclude(...)`` call, so excluding some
 subjects and some sessions drops rows matching *either*, which is what unticking boxes
 in two lists means; a single call with two row axes would drop only rows matching both.
 """
@@ -75,6 +76,7 @@ class FilterSpec:
     session: AxisFilter = field(default_factory=AxisFilter)
     task: AxisFilter = field(default_factory=AxisFilter)
     source: AxisFilter = field(default_factory=AxisFilter)
+    incomplete: bool = False       # only cells with something expected missing
 
     def axis(self, name: str) -> AxisFilter:
         if name not in AXES:
@@ -98,7 +100,10 @@ class FilterSpec:
 
     @property
     def active(self) -> bool:
-        return any(self.axis(a).active for a in AXES)
+        return self.incomplete or any(self.axis(a).active for a in AXES)
+
+    def with_incomplete(self, value: bool) -> FilterSpec:
+        return replace(self, incomplete=bool(value))
 
     def pruned(self, universes: dict) -> FilterSpec:
         """Forget values no longer present (after a rescan); axes without a universe reset."""
@@ -127,6 +132,8 @@ class FilterSpec:
             axis = self.axis(name)
             if axis.mode == EXCLUDE and axis.active:
                 out.append((EXCLUDE, {name: list(axis.values)}))
+        if self.incomplete:
+            out.append(("incomplete", {}))
         return out
 
     def apply(self, dataset):

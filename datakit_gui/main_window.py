@@ -92,6 +92,8 @@ class MainWindow(QMainWindow):
         self.welcome.demo_requested.connect(self.commands.open_demo)
         self.welcome.recent_requested.connect(self.open_roots)
         self.heatmap.cell_clicked.connect(lambda *_: self.plot_dock.raise_())
+        self.heatmap.expectation_requested.connect(self.commands.set_expected)
+        self.state.protocol_changed.connect(self._dataset_changed)
 
         self.resize(1600, 980)
         self._layout_restored = self.prefs.restore_window(self)
@@ -152,6 +154,9 @@ class MainWindow(QMainWindow):
           "Load the filtered selection into one DataFrame (df)")
         a("save", "&Save Materialized…", c.save, QKeySequence.StandardKey.Save,
           "Save the materialized frame (.h5 HDF5 or .pkl pickle)")
+        a("saveProtocol", "Save &Protocol…", c.save_protocol, None,
+          "Write what each task should have (your right-click choices) to datakit.toml "
+          "in the experiment folder")
         a("cancel", "&Cancel", c.cancel, "Esc", "Cancel the running job")
         a("console", "&Console", self.show_console, ["F12", "Ctrl+`"], "Open the IPython console")
         a("find", "&Find in Tree", self._find, QKeySequence.StandardKey.Find, "Search the experiment tree")
@@ -173,7 +178,7 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_menu)
         file_menu.addAction(self.actions["refresh"])
         file_menu.addSeparator()
-        for key in ("save", "exportPng", "exportCsv"):
+        for key in ("save", "saveProtocol", "exportPng", "exportCsv"):
             file_menu.addAction(self.actions[key])
         file_menu.addSeparator()
         file_menu.addAction(self.actions["quit"])
@@ -221,7 +226,8 @@ class MainWindow(QMainWindow):
         self.centre.setCurrentWidget(self.heatmap if has else self.welcome)
         if has:
             names = ", ".join(Path(r).name for r in self.state.roots)
-            self.setWindowTitle(f"datakit — {names}")
+            unsaved = " (protocol not saved)" if self.state.protocol_unsaved else ""
+            self.setWindowTitle(f"datakit — {names}{unsaved}")
         self._update_actions()
 
     def _opened(self, roots) -> None:
@@ -238,6 +244,7 @@ class MainWindow(QMainWindow):
         self.actions["validate"].setEnabled(ready and not busy)
         self.actions["materialize"].setEnabled(ready and not busy)
         self.actions["save"].setEnabled(self.state.frame is not None and not busy)
+        self.actions["saveProtocol"].setEnabled(has and self.state.dataset.protocol is not None)
 
     def _fill_recent(self) -> None:
         self.recent_menu.clear()
@@ -282,6 +289,9 @@ class MainWindow(QMainWindow):
     # closing ----------------------------------------------------------------------
 
     def closeEvent(self, event):
+        if not self._closing and not self.commands.keep_protocol_edits(self.close):
+            event.ignore()
+            return
         if self.jobs.running_jobs():
             # cancel, let the jobs notice, then close for real (the window stays responsive)
             if not self._closing:

@@ -25,6 +25,7 @@ class AppState(QObject):
     cell_loading = Signal(tuple)
     cell_loaded = Signal()
     frame_changed = Signal()
+    protocol_changed = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -37,6 +38,9 @@ class AppState(QObject):
         self._report_keys: pd.MultiIndex | None = None   # (Subject, Session, Task, Source) of report rows
         self.report_update = None        # rows replaced in place by the last merge (None: everything)
         self.coverage: cov.Coverage | None = None
+        self.states: pd.DataFrame | None = None     # dataset.coverage(): present/missing/not_expected
+        self.selected_states: pd.DataFrame | None = None   # filtered.coverage()
+        self.protocol_unsaved = False    # the protocol was edited since it was read or saved
         self.selection: tuple | None = None     # cell key
         self.selected_source: str | None = None
         self.cell_key: tuple | None = None      # the cell whose streams are loaded
@@ -54,21 +58,23 @@ class AppState(QObject):
 
     def universe(self, axis: str) -> list[str]:
         """Every value of ``axis`` in the full dataset (what the filter lists show)."""
-        ds = self.dataset
-        if ds is None:
+        ds, states = self.dataset, self.states
+        if ds is None or states is None:
             return []
-        if axis == "subject":
-            return ds.subjects
-        if axis == "session":
-            return ds.sessions
-        if axis == "task":
-            return ds.tasks
-        return list(ds.sources)
+        if axis == "source":      # every source with a file or an expectation
+            return list(states.columns)
+        level = {"subject": 0, "session": 1, "task": 2}[axis]
+        if level >= states.index.nlevels:
+            return []
+        # recorded cells and the expected ones that were never recorded
+        return sorted(set(states.index.get_level_values(level).astype(str)))
 
     def set_dataset(self, dataset, sizes: dict | None = None) -> None:
         """A new discovery result; filters keep what still exists, reports for unchanged files stay."""
         self.dataset = dataset
         self.sizes = dict(sizes or {})
+        self.states = dataset.coverage() if dataset is not None else None
+        self.protocol_unsaved = False
         self.filters = self.filters.pruned({a: self.universe(a) for a in AXES})
         self._refilter()
         if self.selection is not None and self.coverage is not None \
@@ -81,6 +87,24 @@ class AppState(QObject):
         self.filters_changed.emit()
         self.coverage_changed.emit()
         self.selection_changed.emit()
+        self.protocol_changed.emit()
+
+    def set_protocol(self, protocol, *, unsaved: bool = True) -> None:
+        """Judge the same files by another protocol (no rescan): new missing / not expected."""
+        if self.dataset is None:
+            return
+        self.dataset = self.dataset.with_protocol(protocol)
+        self.states = self.dataset.coverage()
+        self.protocol_unsaved = unsaved
+        self._refilter()
+        self.dataset_changed.emit()
+        self.filters_changed.emit()
+        self.coverage_changed.emit()
+        self.protocol_changed.emit()
+
+    def mark_protocol_saved(self) -> None:
+        self.protocol_unsaved = False
+        self.protocol_changed.emit()
 
     def clear(self) -> None:
         self.dataset = None
@@ -90,6 +114,8 @@ class AppState(QObject):
         self.report = pd.DataFrame()
         self._report_keys = None
         self.coverage = None
+        self.states = self.selected_states = None
+        self.protocol_unsaved = False
         self.selection = self.selected_source = None
         self.cell_key = self.cell_frame = self.cell_errors = self.cell_streams = None
         self.dataset_changed.emit()
@@ -98,6 +124,7 @@ class AppState(QObject):
         self.coverage_changed.emit()
         self.selection_changed.emit()
         self.cell_loaded.emit()
+        self.protocol_changed.emit()
 
     # filters ----------------------------------------------------------------------
 
@@ -126,16 +153,20 @@ class AppState(QObject):
         if self.dataset is None:
             self.filtered = None
             self.coverage = None
+            self.selected_states = None
             return
         try:
             self.filtered = self.filters.apply(self.dataset)
         except (KeyError, ValueError, TypeError) as exc:   # e.g. a source no longer registered
             self.filter_error = str(exc)
             self.filtered = self.dataset
+        self.selected_states = (self.states if self.filtered is self.dataset
+                                else self.filtered.coverage())
         self._recover()
 
     def _recover(self) -> None:
-        self.coverage = cov.build(self.dataset, self.filtered, self.report)
+        self.coverage = cov.build(self.dataset, self.filtered, self.report, states=self.states,
+                                  selected=self.selected_states)
 
     def cell_included(self, key) -> bool:
         if self.coverage is None:

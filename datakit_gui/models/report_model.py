@@ -19,9 +19,20 @@ KEY_ROLE = Qt.ItemDataRole.UserRole + 1     # cell key (tuple of str)
 SOURCE_ROLE = Qt.ItemDataRole.UserRole + 2  # source tag
 
 COLUMNS = ("Status", "Source", "Cell", "Path", "Message")
-STATUS_ORDER = {"error": 0, "missing": 1, "ok": 2}
-STATUS_CODE = {"error": cov.ERROR, "missing": cov.MISSING, "ok": cov.OK}
+STATUS_ORDER = {"error": 0, "missing": 1, "ok": 2, "not expected": 3}
+STATUS_CODE = {"error": cov.ERROR, "missing": cov.MISSING, "ok": cov.OK,
+               "not expected": cov.NOT_EXPECTED}
+NOT_EXPECTED = "not expected"   # shown for a "missing" row the report marks expected=False
 INDEX_COLUMNS = ("Subject", "Session", "Task")
+
+
+def _status(report: pd.DataFrame) -> np.ndarray:
+    """The status column, with absences nothing expects shown as "not expected"."""
+    status = _text(report["status"]).to_numpy(dtype=object, copy=True)
+    if "expected" in report:
+        quiet = (status == "missing") & (report["expected"].to_numpy(dtype=object) == False)  # noqa: E712
+        status[quiet] = NOT_EXPECTED
+    return status
 
 
 def _text(values) -> pd.Series:
@@ -55,7 +66,7 @@ class ReportTableModel(QAbstractTableModel):
         self._haystack = None
         if n:
             names = [c for c in INDEX_COLUMNS if c in report.columns and report[c].notna().any()]
-            status = _text(report["status"]).to_numpy(dtype=object)
+            status = _status(report)
             message = _text(report["message"]).to_numpy(dtype=object, copy=True) if "message" in report \
                 else np.full(n, "", dtype=object)
             if "error_type" in report:
@@ -92,7 +103,7 @@ class ReportTableModel(QAbstractTableModel):
             self.set_report(report)
             return False
         part = report.iloc[positions]
-        status = _text(part["status"]).to_numpy(dtype=object)
+        status = _status(part)
         if (status != self._cols["Status"][positions]).any():
             self.set_report(report)
             return False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFont
 
 from .. import coverage as cov
 from ..icons import status_icon
@@ -24,6 +24,7 @@ COLUMNS = ("Name", "Present", "Missing", "Failed")
 COUNT_OF_COLUMN = {1: "present", 2: "missing", 3: "failed"}
 LEVEL_NAMES = ("subject", "session", "task")
 _FAILED = cov.COUNT_COLUMNS.index("failed")
+_RECORDED = cov.COUNT_COLUMNS.index("recorded")
 
 
 class ExperimentTreeModel(QAbstractItemModel):
@@ -123,7 +124,7 @@ class ExperimentTreeModel(QAbstractItemModel):
             return cov.MISSING
         if c["present"] and c["ok"] == c["present"]:
             return cov.OK
-        return cov.PRESENT
+        return cov.PRESENT if c["present"] else cov.NOT_EXPECTED
 
     # QAbstractItemModel -----------------------------------------------------------
 
@@ -167,7 +168,9 @@ class ExperimentTreeModel(QAbstractItemModel):
                 return COLUMNS[section]
             if role == Qt.ItemDataRole.ToolTipRole:
                 return ("Subject, session, task", "Files found (of included sources)",
-                        "Expected files not found", "Files that failed validation")[section]
+                        "Files that should exist and were not found (datakit.toml, "
+                        "manifest.json, or most cells of the task have them)",
+                        "Files that failed validation")[section]
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
@@ -189,7 +192,13 @@ class ExperimentTreeModel(QAbstractItemModel):
                 return QBrush(QColor(150, 150, 150))
             if col == 3 and self._counts[node, _FAILED]:
                 return QBrush(QColor(*cov.COLORS[cov.ERROR]))
+            if col == 0 and self._counts[node, _RECORDED] == 0:
+                return QBrush(QColor(150, 100, 0))      # never recorded: the missing hue, darker
             return None
+        if role == Qt.ItemDataRole.FontRole and col == 0 and self._counts[node, _RECORDED] == 0:
+            font = QFont()
+            font.setItalic(True)
+            return font
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(node)
         if role == KEY_ROLE:
@@ -204,8 +213,13 @@ class ExperimentTreeModel(QAbstractItemModel):
         c = dict(zip(cov.COUNT_COLUMNS, map(int, self._counts[node])))
         level = LEVEL_NAMES[len(self._key[node]) - 1] if self._key[node] else ""
         lines = [f"{level} {self._name[node]}: {cov.LABELS[self.status(node)]}"]
+        unrecorded = c["cells"] - c["recorded"]
         if c["cells"] > 1:
             lines.append(f"{c['included_cells']} of {c['cells']} cells pass the filters")
-        lines.append(f"{c['present']} files present, {c['missing']} missing, {c['failed']} failed, "
-                     f"{c['ok']} validated ok")
+            if unrecorded:
+                lines.append(f"{unrecorded} of them expected but never recorded")
+        elif unrecorded:
+            lines.append("expected but never recorded (no file of this cell exists)")
+        lines.append(f"{c['present']} files present, {c['missing']} expected ones missing, "
+                     f"{c['failed']} failed, {c['ok']} validated ok")
         return "\n".join(lines)

@@ -8,17 +8,20 @@ any error; clicking selects the cell (and source) in AppState.
 """
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QCursor, QPen
+from PySide6.QtGui import QActionGroup, QColor, QCursor, QPen
 from PySide6.QtWidgets import (
     QGraphicsRectItem,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QScrollBar,
+    QStackedWidget,
     QToolButton,
     QToolTip,
     QVBoxLayout,
@@ -26,11 +29,41 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import QFlowLayout
 
+from datakit.expectations import NOT_RECORDED
+
 from .. import coverage as cov
 from ..icons import swatch
 from .heatmap_axes import CellAxis, SourceAxis
 
-LEGEND_ORDER = (cov.OK, cov.PRESENT, cov.MISSING, cov.ERROR, cov.EXCLUDED)
+LEGEND_ORDER = (cov.OK, cov.PRESENT, cov.MISSING, cov.ERROR, cov.NOT_EXPECTED, cov.EXCLUDED)
+WHY = {"declared": "datakit.toml declares {source} for it",
+       "manifest": "manifest.json lists {source} for it", "inferred": "most cells of the task have {source}"}
+
+
+def why_text(reason: str, detail: str, source: str) -> str:
+    """Why a missing (cell, source) is expected, in one line."""
+    if reason == "manifest":
+        return f"expected: manifest.json lists {detail}, which is gone"
+    if detail == NOT_RECORDED:
+        return ("expected: this task was never recorded in this session, and "
+                + WHY[reason].format(source=source))
+    return f"expected: {detail}"
+LEGEND_TIPS = {
+    cov.OK: "A file that loaded without error when validated",
+    cov.PRESENT: "A file is there; not validated yet (Validate, Ctrl+Shift+V)",
+    cov.MISSING: "No file, and one is expected (datakit.toml, manifest.json, or most cells "
+                 "of the task have it); hover a cell to see why",
+    cov.ERROR: "A file that failed to load; hover for the error",
+    cov.NOT_EXPECTED: "No file, and none is expected for this task",
+    cov.EXCLUDED: "Left out by the filters",
+}
+EMPTY_TEXT = (
+    "<p><b>No recordings found in {where}.</b></p>"
+    "<p>datakit looks under the folder's <code>data/</code> and <code>processed/</code> "
+    "for the files of known sources, named like<br><code>data/sub-&lt;subject&gt;/"
+    "ses-&lt;N&gt;/beh/&lt;YYYYMMDD_HHMMSS&gt;_sub-&lt;subject&gt;_ses-&lt;N&gt;_task-&lt;task&gt;"
+    "_dataqueue.csv</code>.</p><p>Open the experiment folder that holds <code>data/</code> "
+    "(File &gt; Open Folder, Ctrl+O), or try the demo experiment.</p>")
 
 
 def human_size(n) -> str:
@@ -59,6 +92,7 @@ class RowViewBox(pg.ViewBox):
 
 class CoverageHeatmap(QWidget):
     cell_clicked = Signal(tuple, str)
+    expectation_requested = Signal(str, str, bool)   # task key ("*" without tasks), source, expected
 
     def __init__(self, state, parent=None):
         super().__init__(parent)
@@ -80,7 +114,8 @@ class CoverageHeatmap(QWidget):
             icon = QLabel()
             icon.setPixmap(swatch(code))
             text = QLabel(cov.LABELS[code])
-            item.setToolTip(f"Colour of a (cell, source) that is {cov.LABELS[code]}")
+            text.setObjectName(f"legend_{cov.SHORT[code].replace(' ', '_')}")
+            item.setToolTip(LEGEND_TIPS[code])
             self.legend_labels[code] = text
             row.addWidget(icon)
             row.addWidget(text)
@@ -116,9 +151,17 @@ class CoverageHeatmap(QWidget):
         self.highlight.hide()
         self.view_box.addItem(self.highlight, ignoreBounds=True)
 
+        self.source_axis.enableAutoSIPrefix(False)
+        self.cell_axis.enableAutoSIPrefix(False)
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("coverageHeatmapView")
         self.graphics.addItem(self.plot)
+        self.empty = QLabel()
+        self.empty.setObjectName("heatmapEmpty")
+        self.empty.setWordWrap(True)
+        self.empty.setTextFormat(Qt.TextFormat.RichText)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setMargin(24)
         self.scrollbar = QScrollBar(Qt.Orientation.Vertical)
         self.scrollbar.valueChanged.connect(self._scrolled)
         self.info = QLabel("Open an experiment folder to see its coverage.")
@@ -127,15 +170,21 @@ class CoverageHeatmap(QWidget):
         self.info.setMinimumWidth(10)
         self.info.setWordWrap(True)
 
-        middle = QHBoxLayout()
+        grid = QWidget()
+        middle = QHBoxLayout(grid)
         middle.setContentsMargins(0, 0, 0, 0)
         middle.addWidget(self.graphics, 1)
         middle.addWidget(self.scrollbar)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(grid)
+        self.pages.addWidget(self.empty)
+        self.legend_box = QWidget()
+        self.legend_box.setLayout(legend)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
-        layout.addLayout(legend)
-        layout.addLayout(middle, 1)
+        layout.addWidget(self.legend_box)
+        layout.addWidget(self.pages, 1)
         layout.addWidget(self.info)
 
         self.view_box.sigYRangeChanged.connect(self._range_changed)
@@ -165,12 +214,18 @@ class CoverageHeatmap(QWidget):
             self.source_axis.set_names([])
             self.highlight.hide()
             self._update_legend()
+            where = ", ".join(self.state.roots) or "this folder"
+            self.empty.setText(EMPTY_TEXT.format(where=html.escape(where)))
+            self.pages.setCurrentWidget(self.empty)
+            self.legend_box.setVisible(coverage is None)
             self.info.setText("No cells found." if coverage is not None else
                               "Open an experiment folder to see its coverage.")
             return
+        self.pages.setCurrentIndex(0)
+        self.legend_box.setVisible(True)
         n, m = coverage.codes.shape
         if not same_cells:
-            self.cell_axis.set_keys(coverage.keys)
+            self.cell_axis.set_keys(coverage.keys, coverage.recorded)
             self.source_axis.set_names(coverage.sources)
             bounds = self.cell_axis.group_bounds(1)
             self.separators.setData(np.tile([0.0, float(m)], len(bounds)), np.repeat(bounds, 2))
@@ -185,8 +240,11 @@ class CoverageHeatmap(QWidget):
         self._update_legend()
         self._show_selection()
         if not same_cells:
-            self.info.setText(f"{n} cells x {m} sources. Hover for details, click to plot a cell; "
-                              "wheel scrolls, Ctrl+wheel zooms.")
+            unrecorded = int((~coverage.recorded).sum()) if coverage.recorded is not None else 0
+            extra = f" ({unrecorded} expected but never recorded)" if unrecorded else ""
+            self.info.setText(f"{n} cells{extra} x {m} sources. Hover for details, click to plot "
+                              "a cell, right-click to say what a task should have; wheel scrolls, "
+                              "Ctrl+wheel zooms.")
 
     def _draw_image(self, force: bool = False) -> None:
         coverage = self.coverage
@@ -220,6 +278,13 @@ class CoverageHeatmap(QWidget):
             counts.update({int(v): int(c) for v, c in zip(values, numbers)})
         for code, label in self.legend_labels.items():
             label.setText(f"{cov.LABELS[code]} ({counts[code]})")
+        # the flow layout keeps the old label widths until it is laid out again: a longer
+        # count would be cut off ("validated ok (54"), so lay it out now
+        for label in self.legend_labels.values():
+            label.parentWidget().layout().activate()
+        layout = self.legend_box.layout()
+        layout.invalidate()
+        layout.activate()
 
     def source_counts(self):
         """Per-source counts of what is drawn (for tests and the status line)."""
@@ -290,11 +355,14 @@ class CoverageHeatmap(QWidget):
 
     def describe(self, row: int, col: int) -> str:
         info = self.coverage.status_at(row, col)
-        lines = [f"{cov.cell_label(info['cell'])}  —  {info['source']}: {info['status']}"]
+        cell = cov.cell_label(info["cell"]) + ("" if info["recorded"] else " (never recorded)")
+        lines = [f"{cell}  —  {info['source']}: {info['status']}"]
         if info["path"]:
             lines.append(f"{info['path']}  ({human_size(self.state.sizes.get(info['path']))})")
-        elif info["code"] == cov.MISSING:
-            lines.append("no file found for this source")
+        elif info["why"] is not None:
+            lines.append(why_text(*info["why"], info["source"]))
+        elif info["code"] == cov.NOT_EXPECTED:
+            lines.append("no file, and no rule expects one here")
         if info["message"]:
             prefix = f"{info['error_type']}: " if info["error_type"] else ""
             lines.append(prefix + str(info["message"]))
@@ -309,6 +377,11 @@ class CoverageHeatmap(QWidget):
         QToolTip.showText(QCursor.pos(), text, self.graphics)
 
     def _clicked(self, event) -> None:
+        if event.button() == Qt.MouseButton.RightButton:
+            menu = self.menu_at(event.scenePos())
+            if menu is not None:
+                menu.exec(QCursor.pos())
+            return
         if event.button() != Qt.MouseButton.LeftButton:
             return
         hit = self.cell_at(event.scenePos())
@@ -333,3 +406,71 @@ class CoverageHeatmap(QWidget):
         self.highlight.setRect(QRectF(0, row, m, 1))
         self.highlight.show()
         self.scroll_to_row(row)
+
+    # saying what should exist ------------------------------------------------------
+
+    def column_at(self, scene_pos) -> int | None:
+        """The source column under a point of the top axis, or None."""
+        if self.coverage is None or not self.source_axis.sceneBoundingRect().contains(scene_pos):
+            return None
+        col = int(np.floor(self.view_box.mapSceneToView(scene_pos).x()))
+        return col if 0 <= col < len(self.coverage.sources) else None
+
+    def menu_at(self, scene_pos) -> QMenu | None:
+        hit = self.cell_at(scene_pos)
+        if hit is not None:
+            return self.expectation_menu(hit[1], row=hit[0])
+        col = self.column_at(scene_pos)
+        return None if col is None else self.expectation_menu(col)
+
+    def _task_keys(self, row: int | None) -> list[str]:
+        """The protocol keys a menu offers: the row's task, or every task for a column."""
+        index = self.coverage.index
+        if index.nlevels < 3:
+            return ["*"]
+        if row is not None:
+            return [str(index[row][2])]
+        return sorted(set(index.get_level_values(2).astype(str)))
+
+    def expectation_menu(self, col: int, row: int | None = None) -> QMenu:
+        """'Expected in task-X' / 'Not expected in task-X' for a source (and a cell's task)."""
+        source = self.coverage.sources[col]
+        menu = QMenu(self)
+        menu.setObjectName("expectationMenu")
+        menu.setToolTipsVisible(True)
+        title = menu.addAction(f"{source}: what should exist")
+        title.setEnabled(False)
+        expected = self._expected_shares(col)
+        for task in self._task_keys(row):
+            where = "every session" if task == "*" else task
+            share = expected.get(task)
+            group = QActionGroup(menu)       # one choice per task: drawn as radio buttons
+            group.setExclusive(True)
+            menu.addSeparator()
+            for wanted in (True, False):
+                text = f"{'Expected' if wanted else 'Not expected'} in {where}"
+                action = menu.addAction(text)
+                action.setCheckable(True)
+                group.addAction(action)
+                action.setChecked(share is not None and (share >= 0.5) == wanted)
+                action.setToolTip(f"Declare in the protocol (datakit.toml) that {source} is "
+                                  f"{'' if wanted else 'not '}recorded in {where}; "
+                                  "File > Save Protocol writes it")
+                action.triggered.connect(
+                    lambda _checked=False, t=task, w=wanted: self.expectation_requested.emit(t, source, w))
+        return menu
+
+    def _expected_shares(self, col: int) -> dict:
+        """Per task key: the share of its cells where the source is expected now."""
+        coverage = self.coverage
+        source = coverage.sources[col]
+        dataset = coverage.dataset
+        if dataset is None:
+            return {}
+        table = dataset.expected()
+        if source not in table.columns:
+            return {}
+        flags = table[source].notna()
+        if table.index.nlevels < 3:
+            return {"*": float(flags.mean()) if len(flags) else 0.0}
+        return flags.groupby(level=2).mean().to_dict()

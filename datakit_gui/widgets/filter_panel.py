@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -82,6 +83,11 @@ class FilterPanel(QWidget):
             box.model.checks_changed.connect(lambda a=axis: self._checks_changed(a))
             box.mode.currentIndexChanged.connect(lambda _i, a=axis: self._mode_changed(a))
 
+        self.incomplete = QCheckBox("Only cells with something missing")
+        self.incomplete.setObjectName("filterIncomplete")
+        self.incomplete.setToolTip("Keep only the cells where a recording that should exist is "
+                                   "missing (Dataset.incomplete())")
+        self.incomplete.toggled.connect(self._incomplete_toggled)
         self.summary = QLabel()
         self.summary.setObjectName("filterSummary")
         self.summary.setWordWrap(True)
@@ -106,6 +112,7 @@ class FilterPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.incomplete)
         layout.addWidget(self.summary)
         layout.addWidget(QLabel("Python:"))
         layout.addWidget(self.expression)
@@ -132,18 +139,21 @@ class FilterPanel(QWidget):
         self._filters_changed()
 
     def _labels(self, axis: str, values: list[str]):
-        ds = self.state.dataset
-        if ds is None or not values:
+        states = self.state.states
+        if states is None or not values:
             return values, None
-        inventory = ds.inventory
         if axis == "source":
-            present = inventory.reindex(columns=values).notna().sum()
-            total = len(inventory)
+            table = states.reindex(columns=values)
+            present = (table == "present").sum()
+            missing = (table == "missing").sum()
+            total = len(table)
             labels = [f"{v}   ({int(present[v])}/{total})" for v in values]
-            tips = [f"{v}: a file in {int(present[v])} of {total} cells" for v in values]
+            tips = [f"{v}: a file in {int(present[v])} of {total} cells"
+                    + (f"; missing in {int(missing[v])} where it is expected" if missing[v] else "")
+                    for v in values]
             return labels, tips
         level = {"subject": 0, "session": 1, "task": 2}[axis]
-        counts = inventory.index.get_level_values(level).astype(str).value_counts()
+        counts = states.index.get_level_values(level).astype(str).value_counts()
         labels = [f"{v}   ({int(counts.get(v, 0))})" for v in values]
         tips = [f"{v}: {int(counts.get(v, 0))} cells" for v in values]
         return labels, tips
@@ -161,6 +171,7 @@ class FilterPanel(QWidget):
             self.tabs.setTabToolTip(index, f"{TITLES[axis]}: " + (
                 f"{axis_filter.mode} {len(axis_filter.values or ())} checked" if axis_filter.active
                 else "no filter"))
+        self.incomplete.setChecked(spec.incomplete)
         self._syncing = False
         self.expression.setPlainText(self.state.expression())
         self._update_summary()
@@ -170,8 +181,9 @@ class FilterPanel(QWidget):
         if ds is None:
             self.summary.setText("No dataset open.")
             return
-        text = (f"{len(filtered)} of {len(ds)} cells and {len(filtered.sources)} of "
-                f"{len(ds.sources)} sources pass the filters.")
+        every, chosen = self.state.states, self.state.selected_states
+        text = (f"{len(chosen)} of {len(every)} cells and {chosen.shape[1]} of "
+                f"{every.shape[1]} sources pass the filters.")
         if self.state.filter_error:
             text += f"\nFilter not applied: {self.state.filter_error}"
         self.summary.setText(text)
@@ -184,6 +196,10 @@ class FilterPanel(QWidget):
         box = self.boxes[axis]
         values = box.model.values()
         self.state.set_axis(axis, axis_from_checked(box.current_mode(), box.model.checked(), values))
+
+    def _incomplete_toggled(self, checked: bool) -> None:
+        if not self._syncing:
+            self.state.set_filters(self.state.filters.with_incomplete(checked))
 
     def _mode_changed(self, axis: str) -> None:
         if self._syncing:

@@ -37,19 +37,28 @@ class CellAxis(pg.AxisItem):
     def __init__(self, **kwargs):
         super().__init__("left", **kwargs)
         self._keys: list[tuple] = []
+        self._suffix: list[str] = []
         self._levels: list[tuple] = []
         self._strings: dict[float, str] = {}
         self.setLabel("cell  (subject · session · task)")
 
-    def set_keys(self, keys: list[tuple]) -> None:
+    def set_keys(self, keys: list[tuple], recorded=None) -> None:
         self._keys = [tuple(map(str, k)) for k in keys]
+        self._suffix = ([] if recorded is None else
+                        ["" if r else "  (not recorded)" for r in recorded])
         depth = len(self._keys[0]) if self._keys else 0
         self._levels = [_groups(self._keys, d) for d in range(1, depth)]
         metrics = QFontMetricsF(self.style["tickFont"] or self.font())
-        longest = max((metrics.horizontalAdvance(" · ".join(k)) for k in self._keys[:5000]), default=60)
+        longest = max((metrics.horizontalAdvance(self.cell_text(i)) for i in range(min(5000, len(self._keys)))),
+                      default=60)
         self.setWidth(int(min(360, longest + 40)))
         self.picture = None
         self.update()
+
+    def cell_text(self, row: int) -> str:
+        """A cell's label; a cell expected but never recorded says so."""
+        text = " · ".join(self._keys[row])
+        return text + self._suffix[row] if row < len(self._suffix) else text
 
     def group_bounds(self, depth: int) -> np.ndarray:
         """Row positions where a new group of ``depth`` starts (for separator lines)."""
@@ -67,7 +76,7 @@ class CellAxis(pg.AxisItem):
         if px_per_row >= MIN_LABEL_PX:
             first, last = max(0, int(np.floor(minVal))), min(n, int(np.ceil(maxVal)))
             values = [r + 0.5 for r in range(first, last)]
-            self._strings = {v: " · ".join(self._keys[int(v)]) for v in values}
+            self._strings = {v: self.cell_text(int(v)) for v in values}
             return [(1.0, values)]
         for depth, (starts, ends, labels) in reversed(list(enumerate(self._levels))):
             visible = (ends > minVal) & (starts < maxVal)

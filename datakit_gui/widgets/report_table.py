@@ -22,7 +22,8 @@ from superqt.utils import QSignalDebouncer
 from ..models.report_model import KEY_ROLE, SOURCE_ROLE, ReportTableModel
 
 STATUS_CHOICES = (("All statuses", None), ("Errors", ["error"]), ("Missing", ["missing"]),
-                  ("Errors and missing", ["error", "missing"]), ("OK", ["ok"]))
+                  ("Errors and missing", ["error", "missing"]), ("OK", ["ok"]),
+                  ("Not expected", ["not expected"]))
 
 
 class ReportTable(QWidget):
@@ -91,7 +92,7 @@ class ReportTable(QWidget):
             self.counts.setText("Not validated yet: run Validate (Ctrl+Shift+V).")
             return
         counts = self.model.status_counts()
-        parts = [f"{counts.get(s, 0)} {s}" for s in ("error", "missing", "ok")]
+        parts = [f"{counts.get(s, 0)} {s}" for s in ("error", "missing", "ok", "not expected")]
         shown = self.model.rowCount()
         self.counts.setText(", ".join(parts) + (f"  —  showing {shown}" if shown != total else ""))
 

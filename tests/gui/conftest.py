@@ -123,6 +123,9 @@ def dialog_log(monkeypatch):
                  "ask_open_frame_path", "ask_export_path"):
         monkeypatch.setattr(dialogs, name, recorder(name))
     monkeypatch.setattr(dialogs, "confirm_pickle", recorder("confirm_pickle", False))
+    monkeypatch.setattr(dialogs, "confirm_replace", recorder("confirm_replace", True))
+    monkeypatch.setattr(dialogs, "ask_protocol_path", recorder("ask_protocol_path", None))
+    monkeypatch.setattr(dialogs, "ask_unsaved_protocol", recorder("ask_unsaved_protocol", "discard"))
     log["errors"] = lambda: [c for c in log["calls"] if c[0] == "show_error"]
     return log
 

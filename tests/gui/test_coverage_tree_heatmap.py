@@ -37,12 +37,13 @@ def check_against(window, dataset) -> None:
     totals = tree_totals(window)
     assert totals["present"] == int(expected["present"].sum())
     assert totals["missing"] == int(expected["missing"].sum())
-    assert totals["included_cells"] == len(dataset)
+    assert totals["included_cells"] == len(dataset.coverage())
 
 
 def test_tree_and_heatmap_counts_equal_inspect_sources(window, demo_dataset):
-    assert window.heatmap.coverage.n_cells == len(demo_dataset)
-    assert window.heatmap.image.image.shape[1] == len(demo_dataset.sources)
+    # rows: the recorded cells and the 2 tasks the protocol expects but were never recorded
+    assert window.heatmap.coverage.n_cells == len(demo_dataset.coverage()) == len(demo_dataset) + 2
+    assert window.heatmap.image.image.shape[1] == demo_dataset.coverage().shape[1]
     check_against(window, demo_dataset)
     model = window.tree.model
     assert model.rowCount() == len(demo_dataset.subjects)
@@ -123,8 +124,10 @@ def test_hover_text_names_file_size_and_error(window, demo_experiment, qtbot):
     text = window.heatmap.describe(rows[0], cols[0])
     path = coverage.paths[rows[0], cols[0]]
     assert path in text and ("KB" in text or "bytes" in text or "MB" in text)
-    missing = np.argwhere(coverage.codes == cov.MISSING)[0]
-    assert "no file found" in window.heatmap.describe(*missing)
+    for row, col in np.argwhere(coverage.codes == cov.MISSING):
+        assert "\nexpected: " in window.heatmap.describe(row, col)
+    quiet = np.argwhere(coverage.codes == cov.NOT_EXPECTED)[0]
+    assert "no rule expects one" in window.heatmap.describe(*quiet)
     with qtbot.waitSignal(window.state.report_changed, timeout=60000):
         window.actions["validate"].trigger()
     broken = demo_experiment.broken[0]

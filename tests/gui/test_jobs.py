@@ -7,6 +7,7 @@ import threading
 import pytest
 
 import datakit
+from datakit_gui import coverage as cov
 from datakit_gui.jobs import CANCELLED, MAIN, OK
 
 
@@ -24,14 +25,20 @@ def test_validate_fills_report_and_heatmap(window, qtbot, demo_dataset, demo_exp
         assert not window.actions["validate"].isEnabled()  # one main job at a time
     assert finished.args[1] == OK
     report = window.state.report
-    assert len(report) == len(demo_dataset) * len(demo_dataset.sources)
+    # every (cell, source) of the recorded cells, and the expected ones of cells never recorded
+    unrecorded = demo_dataset.coverage().index.difference(demo_dataset.inventory.index)
+    missing = demo_dataset.missing()
+    extra = missing.set_index(["Subject", "Session", "Task"]).index.isin(unrecorded).sum()
+    assert len(unrecorded) == 2 and extra > 0
+    assert len(report) == len(demo_dataset) * len(demo_dataset.sources) + extra
     model = window.report.model
     assert model.rowCount() == len(report)
     counts = model.status_counts()
     errors = report[report["status"] == "error"]
     assert len(errors) == len(demo_experiment.broken) == 1, errors[["Source", "message"]].to_string()
     assert counts["error"] == 1
-    assert counts["missing"] == int(datakit.inspect_sources(demo_dataset)["missing"].sum())
+    assert counts["missing"] == int(datakit.inspect_sources(demo_dataset)["missing"].sum()) == len(missing)
+    assert counts["not expected"] == int((report["status"] == "missing").sum()) - len(missing)
     first = model.row_info(0)                          # errors sort first
     assert first["Status"] == "error" and "truncated" in first["Message"]
     broken = demo_experiment.broken[0]
@@ -136,14 +143,14 @@ def test_refresh_rescans_and_keeps_results_of_unchanged_files(make_window, demo_
         window.open_roots([root])
     run_action(window, qtbot, "validate", window.state.report_changed)
     before = datakit.inspect_sources(window.state.dataset)
-    ok_before = int((window.heatmap.coverage.codes == 1).sum())
+    ok_before = int((window.heatmap.coverage.codes == cov.OK).sum())
     victim = window.state.dataset.inventory["dataqueue"].dropna().iloc[0]
     (root / victim).unlink() if not victim.startswith("/") else __import__("os").unlink(victim)
     with qtbot.waitSignal(window.state.dataset_changed, timeout=30000):
         window.actions["refresh"].trigger()
     after = datakit.inspect_sources(window.state.dataset)
     assert after.loc["dataqueue", "present"] == before.loc["dataqueue", "present"] - 1
-    ok_after = int((window.heatmap.coverage.codes == 1).sum())
+    ok_after = int((window.heatmap.coverage.codes == cov.OK).sum())
     assert ok_after == ok_before - 1                        # only the deleted file lost its result
 
 
