@@ -99,6 +99,7 @@ class Commands(QObject):
         def discover(ctx):
             ctx.progress(0, 0, "scanning " + ", ".join(Path(r).name for r in roots))
             dataset = datakit.Dataset.from_directory(roots, progress=ctx.progress, cancel=ctx.cancel)
+            dataset.coverage()   # judges what is missing here, so the GUI thread reads a cache
             return dataset, _stat_sizes(dataset, ctx)
 
         def done(result):
