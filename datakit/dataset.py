@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 
 from . import engine
-from .discovery import Discovery, walk
+from . import index as _index
+from .scan import SKIPPED_COLUMNS, discover, resolve_roots
 from .expectations import MISSING, MISSING_COLUMNS, NOT_EXPECTED, Expectations
-from .inventory import CONFLICT_COLUMNS, INDEX_NAMES, build_inventory
+from .inventory import CONFLICT_COLUMNS, INDEX_NAMES
 from .meta import build_meta
 from .safety import pickle_allowed
 from .settings import Settings, get_settings
 from .sources.registry import dependency_order, get_source_class, registered_sources
 
-SKIPPED_COLUMNS = ["root", "path", "reason"]
 
 
 class ConflictWarning(UserWarning):
@@ -81,48 +81,35 @@ class Dataset:
             None if sources is None else frozenset(chosen))
         self._source_drop: frozenset = frozenset()     # sources exclude() dropped
         self._blanks: tuple = ()           # (subject, session, task, tags) blanked by exclude()
+        self._cache = True                 # validate() reuses outcomes of unchanged files
 
     # construction -----------------------------------------------------------------
 
     @classmethod
     def from_directory(cls, root, *, sources=None, prefer_processed=True, include_task_level=True,
-                       settings: Settings | None = None, progress=False, cancel=None) -> "Dataset":
+                       settings: Settings | None = None, progress=False, cancel=None,
+                       cache: bool = True) -> "Dataset":
         """Discover one or more experiment roots and build a Dataset.
 
         Pass a single path or a sequence of paths; several roots are merged row-wise
         (the same cell in two roots becomes one row; the root given first wins a
         conflict).  Files that cannot be placed are listed in :attr:`skipped`, files
         that lost a conflict in :attr:`conflicts`.
+
+        ``cache=True`` keeps what the walk found in the per-user index
+        (:mod:`datakit.index`), so the next open lists only the folders that changed;
+        ``cache=False`` walks everything and neither reads nor writes the index.
         """
-        roots = [root] if isinstance(root, (str, os.PathLike)) else list(root)
-        if not roots:
-            raise ValueError("at least one root is required")
         registry = registered_sources()
-        found: list[Discovery] = []
-        seen: dict[Path, int] = {}
-        for candidate in roots:
-            if not isinstance(candidate, (str, os.PathLike)):
-                raise TypeError(f"a root must be a path, got {type(candidate).__name__}")
-            disc = walk(candidate, registry, progress=progress, cancel=cancel)
-            if disc.root in seen:
-                warnings.warn(f"root {disc.root} given twice; using it once", UserWarning, stacklevel=2)
-                continue
-            seen[disc.root] = len(found)
-            found.append(disc)
-        files = pd.concat(
-            [d.files.assign(root_rank=i) for i, d in enumerate(found)], ignore_index=True)
-        if sources is not None:
-            wanted = set(dependency_order([sources] if isinstance(sources, str) else list(sources), registry))
-            files = files[files["tag"].isin(wanted)]
-        inventory, conflicts = build_inventory(
-            files, registry, prefer_processed=prefer_processed, include_task_level=include_task_level)
-        skipped = pd.concat(
-            [d.skipped.assign(root=str(d.root))[SKIPPED_COLUMNS] for d in found], ignore_index=True)
-        expectations = _read_expectations(inventory, [d.root for d in found], registry,
-                                          sources=sources)
+        roots = resolve_roots(root)
+        found = discover(roots, registry, sources=sources, prefer_processed=prefer_processed,
+                         include_task_level=include_task_level, progress=progress, cancel=cancel,
+                         index=_index.shared() if cache else None)
+        inventory, conflicts = found.inventory, found.conflicts
+        expectations = _read_expectations(inventory, roots, registry, sources=sources)
         if inventory.empty:
             warnings.warn(
-                "no recordings found under " + ", ".join(str(d.root) for d in found)
+                "no recordings found under " + ", ".join(map(str, roots))
                 + " (datakit looks for files of registered sources under data/ and processed/)",
                 UserWarning, stacklevel=2)
         # a treadmill CSV beside a dataqueue with encoder packets is expected, not news
@@ -132,9 +119,10 @@ class Dataset:
                 f"{surprising} file(s) lost to another file claiming the same cell and "
                 "source; see Dataset.conflicts for which file was kept and why",
                 ConflictWarning, stacklevel=2)
-        return cls(inventory, sources=sources, roots=[d.root for d in found], settings=settings,
-                   skipped=skipped, conflicts=conflicts, expectations=expectations)
-
+        ds = cls(inventory, sources=sources, roots=roots, settings=settings,
+                 skipped=found.skipped, conflicts=conflicts, expectations=expectations)
+        ds._cache = cache
+        return ds
     def _derive(self, inventory=None, sources=None, *, row_filter=None, scope=None, drop=None,
                 blank=None, expectations=None) -> "Dataset":
         """A new Dataset sharing everything but the given parts (notes carried over)."""
@@ -150,6 +138,7 @@ class Dataset:
             ds._source_scope = scope if self._source_scope is None else self._source_scope & scope
         ds._source_drop = self._source_drop | (drop or frozenset())
         ds._blanks = self._blanks + ((blank,) if blank else ())
+        ds._cache = self._cache
         return ds
 
     # properties -------------------------------------------------------------------
@@ -460,14 +449,31 @@ class Dataset:
         return tasks, active
 
     def validate(self, *, progress=False, workers: int | None = None, parallel: str = "process",
-                 executor=None, cancel=None) -> pd.DataFrame:
+                 executor=None, cancel=None, use_cache: bool | None = None) -> pd.DataFrame:
         """Load every (cell, source) and report ``ok``/``missing``/``error``; never raises for a file.
 
-        Columns: Subject, Session[, Task], Source, status, path, error_type, message, traceback.
+        Columns: Subject, Session[, Task], Source, status, path, error_type, message,
+        traceback, cached, expected.  With the cache (``use_cache``; default: on unless
+        the Dataset was opened with ``cache=False``) a (cell, source) whose files, source
+        and settings are as at its last validation reports that outcome (``cached``
+        True) without being loaded; ``use_cache=False`` loads everything.
         """
+        from .errors import Cancelled
+        from .revalidate import Plan
+
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
         tasks, _ = self._tasks(engine.VALIDATE)
-        results = engine.run(tasks, workers=workers, parallel=parallel, executor=executor,
-                             progress=progress, cancel=cancel)
+        use = self._cache if use_cache is None else bool(use_cache)
+        plan = Plan(tasks, _index.shared() if use else None)
+        # pairs reused from the cache, or with no file, count as done at once
+        settled = sum(len(t.active) for t in tasks) - sum(len(t.active) for t in plan.rerun)
+        fresh = engine.run(plan.rerun, workers=workers, parallel=parallel, executor=executor,
+                           progress=progress, cancel=cancel,
+                           done_before=(settled, f"{len(plan.reused)} unchanged since their "
+                                                 "last validation"))
+        plan.store(fresh)
+        results = plan.merge(fresh)
         return self._with_expected(engine.errors_frame(tasks, results, self._inventory.index.names))
 
     def _with_expected(self, report: pd.DataFrame) -> pd.DataFrame:
@@ -498,12 +504,14 @@ class Dataset:
                 rows["error_type"] = None
                 rows["message"] = why[extra]
                 rows["traceback"] = None
+                rows["cached"] = False
                 rows["expected"] = True
                 report = pd.concat([report, rows[report.columns]], ignore_index=True)
                 # stable: a cell's rows keep their order, its added rows come last
                 order = np.lexsort([report[n].astype(str) for n in reversed(names)])
                 report = report.iloc[order].reset_index(drop=True)
         report["expected"] = report["expected"].astype(bool)
+        report["cached"] = report["cached"].astype(bool)
         return report
 
     def materialize(self, *, strict=True, return_errors=False, progress=False,

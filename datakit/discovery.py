@@ -17,15 +17,18 @@ makes a file appear twice.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import Cancelled
+from .index import RACY_NS, FolderRecord as _FolderRecord, encode_record, storable
 from .progress import Reporter
 
 ORIGINS = ("data", "processed")
@@ -35,7 +38,7 @@ DEFAULT_TASK = "task-session"
 # the Kelvin sign for k, the long s for s); labels are ASCII letters and digits
 _TOKEN = re.compile(r"(?<![^\W_])([sS][uU][bB]|[sS][eE][sS]|[tT][aA][sS][kK])-([A-Za-z0-9]+)")
 
-FILE_COLUMNS = ["tag", "path", "origin", "subject", "session", "task", "priority", "root"]
+FILE_COLUMNS = ["tag", "path", "origin", "subject", "session", "task", "priority", "root", "name"]
 SKIP_COLUMNS = ["path", "reason"]
 
 
@@ -92,6 +95,8 @@ class PatternIndex:
     """
 
     def __init__(self, registry: dict):
+        self.fingerprint = hashlib.blake2b(repr(sorted(
+            (tag, tuple(cls.patterns)) for tag, cls in registry.items())).encode(), digest_size=8).hexdigest()
         by_pattern: dict[str, _Matcher] = {}
         for tag, cls in registry.items():
             for priority, pattern in enumerate(cls.patterns):
@@ -217,118 +222,203 @@ class Discovery:
     n_dirs: int
 
 
-def walk(root, registry: dict, *, progress=None, cancel=None) -> Discovery:
-    """Walk ``root/data`` and ``root/processed`` once and match every file name."""
+@dataclass
+class _Folder:
+    """A folder to visit: its path, real path, parts below the origin, tokens, origin."""
+
+    path: str
+    real: str
+    rel_parts: tuple
+    tokens: dict
+    origin: str
+
+
+def walk(root, registry: dict, *, progress=None, cancel=None, index=None) -> Discovery:
+    """Walk ``root/data`` and ``root/processed`` once and match every file name.
+
+    With ``index`` (a :class:`datakit.index.Index`), a folder whose mtime is the one
+    recorded is not listed again: what it held comes from the index.
+    """
+    root = _experiment_root(root)
+    patterns = PatternIndex(registry)
+    lister = _Lister(patterns, index, root)
+    reporter = Reporter(progress, total=0, unit="dir", desc=f"scanning {root.name}")
+    skipped: list[tuple[str, str]] = []
+    try:
+        stack = _top_folders(root, skipped)
+        rows, n_entries, n_dirs = _visit(stack, lister, skipped, reporter, cancel)
+    finally:
+        reporter.close()
+    lister.save()
+    files = pd.DataFrame(rows, columns=FILE_COLUMNS, dtype=object)
+    files["priority"] = files["priority"].astype("int64")
+    return Discovery(root=root, files=files,
+                     skipped=pd.DataFrame(skipped, columns=SKIP_COLUMNS, dtype=object),
+                     n_entries=n_entries, n_dirs=n_dirs)
+
+
+def _experiment_root(root) -> Path:
     root = Path(root).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"experiment folder not found: {root}")
     if not root.is_dir():
         raise NotADirectoryError(f"not a folder: {root}")
-    root = root.resolve()
-    tags_for = PatternIndex(registry).tags_for
-    reporter = Reporter(progress, total=0, unit="dir", desc=f"scanning {root.name}")
+    return root.resolve()
+
+
+def _top_folders(root: Path, skipped: list) -> list[_Folder]:
+    """``data/`` and ``processed/`` as the first folders to visit (what is wrong: skipped)."""
+    stack = []
+    for origin in reversed(ORIGINS):
+        top = root / origin
+        try:
+            top_stat = top.stat()
+        except FileNotFoundError:
+            if top.is_symlink():
+                skipped.append((str(top), "dangling symlink where a folder was expected"))
+            continue
+        except OSError as exc:
+            skipped.append((str(top), f"cannot read: {exc.strerror or exc}"))
+            continue
+        if not stat.S_ISDIR(top_stat.st_mode):
+            skipped.append((str(top), f"'{origin}' is a file, expected a folder"))
+            continue
+        stack.append(_Folder(str(top), os.path.realpath(top), (), {}, origin))
+    return stack
+
+
+def _visit(stack: list[_Folder], lister, skipped: list, reporter, cancel):
+    """Visit every folder once: real folders first, then symlinked ones not seen yet.
+
+    Only symlinks can make loops: one into an ancestor is never followed, the others
+    wait until every real folder is visited, and a link to a folder visited already
+    (directly or through another link) is not followed.
+    """
     rows: list[tuple] = []
-    skipped: list[tuple[str, str]] = []
+    visited: set[str] = set()          # real paths of the folders visited
+    linked: list[_Folder] = []
     n_entries = n_dirs = 0
-    visited: set[str] = set()   # real paths of the folders scanned
-    root_text = str(root)
-    try:
-        # (folder, real path, parts below the origin, tokens so far, origin)
-        stack: list[tuple[str, str, tuple[str, ...], dict, str]] = []
-        for origin in reversed(ORIGINS):
-            top = root / origin
+    while stack or linked:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("discovery cancelled")
+        if not stack:
+            item = linked.pop()
+            if item.real in visited:
+                skipped.append((item.path, "symlink to a folder already scanned; not followed"))
+                continue
+            stack.append(item)
+        folder = stack.pop()
+        if folder.real in visited:
+            continue
+        visited.add(folder.real)
+        n_dirs += 1
+        reporter.advance(1, folder.path)
+        record = lister.listing(folder)
+        if record is None:
+            continue
+        n_entries += record.n_entries
+        base = folder.path + os.sep
+        rows.extend((tag, base + name, folder.origin, sub, ses, task, priority, lister.root_text, name)
+                    for tag, name, sub, ses, task, priority in record.rows)
+        skipped.extend((base + name if name else folder.path, reason) for name, reason in record.skipped)
+        for name, is_link in record.subdirs:
+            child = _Folder(base + name, folder.real + os.sep + name, folder.rel_parts + (name,),
+                            parse_tokens(name, folder.tokens), folder.origin)
+            if not is_link:
+                stack.append(child)
+                continue
+            child.real = os.path.realpath(child.path)
+            if folder.real == child.real or folder.real.startswith(child.real + os.sep):
+                skipped.append((child.path, "symlink loop (points to a parent folder); not followed"))
+                continue
+            linked.append(child)
+    return rows, n_entries, n_dirs
+
+
+class _Lister:
+    """Lists folders, or reads what an unchanged folder held from the index."""
+
+    def __init__(self, patterns: PatternIndex, index, root: Path):
+        self.tags_for = patterns.tags_for
+        self.index = index
+        self.root_text = str(root)
+        self.key = patterns.fingerprint
+        if index is not None and not storable(self.root_text):
+            index = self.index = None       # not valid UTF-8: nothing of it can be stored
+        self.known = index.folders(self.root_text + os.sep) if index is not None else {}
+        self.fresh: list[tuple] = []
+        self.seen: set[str] = set()
+        self.started_ns = time.time_ns()
+
+    def listing(self, folder: _Folder):
+        """What ``folder`` holds (a FolderRecord), or None when it cannot be read."""
+        self.seen.add(folder.path)
+        mtime_ns = None
+        if self.index is not None:
             try:
-                top_stat = top.stat()
-            except FileNotFoundError:
-                if top.is_symlink():
-                    skipped.append((str(top), "dangling symlink where a folder was expected"))
+                mtime_ns = os.stat(folder.path).st_mtime_ns
+            except OSError:
+                mtime_ns = None
+            known = self.known.get(folder.path)
+            if known is not None and mtime_ns is not None and known[0] == mtime_ns \
+                    and known[2] == self.key and mtime_ns < known[1] - RACY_NS:
+                record = self.index.decode(known[3])
+                if record is not None:
+                    return record
+        started = time.time_ns()
+        try:
+            with os.scandir(folder.path) as it:
+                entries = list(it)
+        except OSError as exc:
+            return _FolderRecord([], [], [("", f"cannot read folder: {exc.strerror or exc}")], 0)
+        record = _list_entries(entries, folder, self.tags_for)
+        if self.index is not None and mtime_ns is not None and storable(folder.path):
+            blob = encode_record(record)
+            if blob is not None:
+                self.fresh.append((folder.path, mtime_ns, started, self.key, blob))
+        return record
+
+    def save(self) -> None:
+        if self.index is None:
+            return
+        gone = [p for p in self.known if p not in self.seen]
+        self.index.put_folders(self.fresh, gone)
+
+
+def _list_entries(entries, folder: _Folder, tags_for) -> "_FolderRecord":
+    """Match one folder's entries: sub-folders, the files sources claim, what is skipped."""
+    subdirs, rows, skipped = [], [], []
+    # a name's tokens are those of its part before the last "_" when that last part has
+    # no "-" (so holds no token): the files of one recording share one parse
+    identities: dict = {}
+    tokens = folder.tokens
+    for entry in entries:
+        name = entry.name
+        if name[0] == ".":
+            continue
+        try:
+            if entry.is_dir():
+                subdirs.append([name, entry.is_symlink()])
                 continue
-            except OSError as exc:
-                skipped.append((str(top), f"cannot read: {exc.strerror or exc}"))
-                continue
-            if not stat.S_ISDIR(top_stat.st_mode):
-                skipped.append((str(top), f"'{origin}' is a file, expected a folder"))
-                continue
-            stack.append((str(top), os.path.realpath(top), (), {}, origin))
-        linked: list = []  # symlinked folders: followed after every real folder is scanned
-        while stack or linked:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("discovery cancelled")
-            if not stack:
-                item = linked.pop()
-                if item[1] in visited:
-                    skipped.append((item[0], "symlink to a folder already scanned; not followed"))
-                    continue
-                stack.append(item)
-            folder, real, rel_parts, tokens, origin = stack.pop()
-            if real in visited:
-                continue
-            visited.add(real)
-            n_dirs += 1
-            reporter.advance(1, folder)
-            try:
-                with os.scandir(folder) as it:
-                    entries = list(it)
-            except OSError as exc:
-                skipped.append((folder, f"cannot read folder: {exc.strerror or exc}"))
-                continue
-            n_entries += len(entries)
-            subdirs = []
-            identities: dict = {}  # task label -> identity, valid when sub+ses come from folders
-            folder_has_ids = "sub" in tokens and "ses" in tokens
-            for entry in entries:
-                name = entry.name
-                if name[0] == ".":
-                    continue
-                try:
-                    if entry.is_dir():
-                        subdirs.append(entry)
-                        continue
-                except OSError:
-                    pass
-                hits = tags_for(name, rel_parts)
-                if not hits:
-                    continue
-                kind = _not_regular(entry)
-                if kind:
-                    skipped.append((entry.path, f"matches {hits[0][0]!r} but is {kind}"))
-                    continue
-                file_tokens = parse_tokens(name, tokens)
-                ident = identities.get(file_tokens.get("task"))
-                if ident is None or not folder_has_ids:
-                    ident = identities[file_tokens.get("task")] = _identity(file_tokens)
-                subject, session, task = ident
-                path = entry.path
-                if subject is None or session is None:
-                    missing = " and ".join(
-                        k for k, v in (("sub-", subject), ("ses-", session)) if v is None
-                    )
-                    skipped.append((path, f"matches {hits[0][0]!r} but has no {missing} token"))
-                    continue
-                for tag, priority in hits:
-                    rows.append((tag, path, origin, subject, session, task, priority, root_text))
-            for entry in subdirs:
-                item = (entry.path, real + os.sep + entry.name, rel_parts + (entry.name,),
-                        parse_tokens(entry.name, tokens), origin)
-                if not entry.is_symlink():
-                    stack.append(item)
-                    continue
-                # only symlinks can make loops: never follow one into an ancestor; the
-                # others wait until every real folder is scanned, and a link to a folder
-                # scanned already (directly or through another link) is not followed
-                sub_real = os.path.realpath(entry.path)
-                if real == sub_real or real.startswith(sub_real + os.sep):
-                    skipped.append((entry.path, "symlink loop (points to a parent folder); not followed"))
-                    continue
-                linked.append((item[0], sub_real, *item[2:]))
-    finally:
-        reporter.close()
-    files = pd.DataFrame(rows, columns=FILE_COLUMNS, dtype=object)
-    files["priority"] = files["priority"].astype("int64")
-    return Discovery(
-        root=root,
-        files=files,
-        skipped=pd.DataFrame(skipped, columns=SKIP_COLUMNS, dtype=object),
-        n_entries=n_entries,
-        n_dirs=n_dirs,
-    )
+        except OSError:
+            pass
+        hits = tags_for(name, folder.rel_parts)
+        if not hits:
+            continue
+        kind = _not_regular(entry)
+        if kind:
+            skipped.append([name, f"matches {hits[0][0]!r} but is {kind}"])
+            continue
+        cut = name.rfind("_")
+        key = name[:cut] if cut > 0 and "-" not in name[cut:] else name
+        ident = identities.get(key)
+        if ident is None:
+            ident = identities[key] = _identity(parse_tokens(key, tokens))
+        subject, session, task = ident
+        if subject is None or session is None:
+            missing = " and ".join(k for k, v in (("sub-", subject), ("ses-", session)) if v is None)
+            skipped.append([name, f"matches {hits[0][0]!r} but has no {missing} token"])
+            continue
+        for tag, priority in hits:
+            rows.append([tag, name, subject, session, task, priority])
+    return _FolderRecord(subdirs, rows, skipped, len(entries))

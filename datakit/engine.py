@@ -62,6 +62,7 @@ class LoadOutcome:
     error_type: str | None = None
     message: str | None = None
     traceback: str | None = None
+    cached: bool = False            # reused from the index (validate), not loaded now
 
 
 @dataclass
@@ -238,20 +239,26 @@ def _label(key: tuple) -> str:
 
 def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "process",
         executor: cf.Executor | None = None, progress=False, cancel=None,
-        stop_on_error: bool = False, n_loads: int | None = None) -> list[CellResult]:
+        stop_on_error: bool = False, n_loads: int | None = None,
+        done_before: tuple[int, str] = (0, "")) -> list[CellResult]:
     """Run ``tasks``; results in task order.
 
     ``stop_on_error`` stops at the first failed load (its result is the last one
-    returned).  Progress counts (cell, source) loads of active sources.
+    returned).  Progress counts (cell, source) loads of active sources, after
+    ``done_before`` = (count, message) of work finished without loading (cached).
     """
     total = n_loads if n_loads is not None else sum(len(t.active) for t in tasks)
-    reporter = Reporter(progress, total=total, unit="load", desc="loading")
-    results: list[CellResult | None] = [None] * len(tasks)
+    reporter = Reporter(progress, total=total + done_before[0], unit="load", desc="loading")
+    if done_before[0]:
+        reporter.advance(done_before[0], done_before[1])
+    results: dict[int, CellResult] = {}     # by task position
     try:
         if workers is None:
             workers = default_workers()
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise ValueError(f"workers must be a positive int, got {workers!r}")
+        if not tasks:                 # nothing to load (e.g. every outcome was cached)
+            return []
         if executor is None and (workers == 1 or len(tasks) <= 1):
             _run_inline(tasks, results, reporter, cancel, stop_on_error)
         else:
@@ -267,14 +274,14 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
                 # finish what is left here rather than lose the job
                 warnings.warn(f"worker processes failed ({exc}); loading the remaining "
                               "cells in this process", RuntimeWarning, stacklevel=3)
-                left = [t for t in tasks if results[t.position] is None]
+                left = [t for t in tasks if t.position not in results]
                 _run_inline(left, results, reporter, cancel, stop_on_error)
             finally:
                 if own:
                     pool.shutdown(wait=True, cancel_futures=True)
     finally:
         reporter.close()
-    return [r for r in results if r is not None]
+    return [results[t.position] for t in tasks if t.position in results]
 
 
 def _failed(result: CellResult) -> bool:
@@ -336,8 +343,10 @@ def errors_frame(tasks: list[CellTask], results: list[CellResult], index_names) 
         if result is None:
             continue
         for o in result.outcomes:
-            records.append((*task.key, o.tag, o.status, o.path, o.error_type, o.message, o.traceback))
-    columns = [*index_names, "Source", "status", "path", "error_type", "message", "traceback"]
+            records.append((*task.key, o.tag, o.status, o.path, o.error_type, o.message,
+                            o.traceback, bool(o.cached)))
+    columns = [*index_names, "Source", "status", "path", "error_type", "message", "traceback",
+               "cached"]
     return pd.DataFrame.from_records(records, columns=columns).astype(object)
 
 

@@ -40,64 +40,129 @@ def _claims_overridden(cls) -> bool:
 
 
 def build_inventory(files: pd.DataFrame, registry: dict, *, prefer_processed: bool = True,
-                    include_task_level: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+                    include_task_level: bool = True, index=None,
+                    looked: list | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Resolve ``files`` (discovery rows, with a ``root_rank`` column) into the inventory.
 
-    Returns ``(inventory, conflicts)``.
+    Returns ``(inventory, conflicts)``.  Vectorised: only (cell, source) pairs claimed by
+    several files are ranked, and ``claims`` is asked once per candidate file (through
+    ``index``, a :class:`datakit.index.Index`, when given: an unchanged file is not
+    looked into again); ``looked`` collects ``(path, size, mtime_ns)`` of those files.
     """
     keys = ["subject", "session", "task"] if include_task_level else ["subject", "session"]
     if files.empty:
         return empty_inventory(include_task_level), pd.DataFrame(columns=CONFLICT_COLUMNS, dtype=object)
-
-    f = files.copy()
-    if "root_rank" not in f:
-        f["root_rank"] = 0
-    origin_rank = {"processed": 0, "data": 1} if prefer_processed else {"data": 0, "processed": 1}
-    f["_origin_rank"] = f["origin"].map(origin_rank).astype("int64")
-    f["_name"] = f["path"].map(lambda p: p.replace("\\", "/").rsplit("/", 1)[-1])
-    # a dangling symlink never beats a file that exists (only contested files are looked at)
-    contested = f.duplicated(keys + ["tag"], keep=False).to_numpy()
-    f["_gone"] = False
-    if contested.any():
-        f.loc[contested, "_gone"] = [not os.path.exists(p) for p in f.loc[contested, "path"]]
-    f = f.sort_values(
-        keys + ["tag", "_gone", "root_rank", "_origin_rank", "priority", "_name", "path"],
-        ascending=[True] * (len(keys) + 5) + [False, False],
-        kind="stable",
-    ).reset_index(drop=True)
-
-    # sources that look inside the file: ask in preference order until one accepts
-    checked = [t for t in f["tag"].unique() if t in registry and _claims_overridden(registry[t])]
-    if checked:
-        rejected = []
-        sub = f[f["tag"].isin(checked)]
-        for (_, tag), group in sub.groupby([sub[keys].agg("\x1f".join, axis=1), "tag"], sort=False):
-            cls = registry[tag]
-            for idx, path in zip(group.index, group["path"]):
-                try:
-                    accepted = bool(cls.claims(path))
-                except Exception:
-                    accepted = False
-                if accepted:
-                    break
-                rejected.append(idx)
-        if rejected:
-            f = f.drop(index=rejected)
-
-    first = ~f.duplicated(keys + ["tag"], keep="first")
+    f = _ranked(files, keys, prefer_processed)
+    f = _drop_declined(f, keys, registry, index, looked)
+    first = _first_of_group(f["_pair"].to_numpy())
     winners = f[first]
     losers = f[~first]
+    return _wide(winners, keys), _describe_conflicts(winners, losers, keys, prefer_processed)
 
-    tags = sorted(winners["tag"].unique())
-    wide = winners.pivot(index=keys, columns="tag", values="path")
-    wide = wide.reindex(columns=tags)
-    wide.columns.name = None
-    wide = wide.astype(object).where(wide.notna(), np.nan)
-    wide.index = wide.index.set_names(list(INDEX_NAMES[: len(keys)]))
-    wide = wide.sort_index()
 
-    conflicts = _describe_conflicts(winners, losers, keys, prefer_processed)
-    return wide, conflicts
+def _codes(f: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list]:
+    """One int64 code per row for the combination of ``columns`` (ordered like a sort of
+    those columns), and the sorted labels of each column."""
+    combined = np.zeros(len(f), dtype=np.int64)
+    labels = []
+    for column in columns:
+        codes, uniques = pd.factorize(f[column].to_numpy(dtype=object), sort=True)
+        combined = combined * (len(uniques) + 1) + codes
+        labels.append(uniques)
+    return combined, labels
+
+
+def _first_of_group(codes: np.ndarray) -> np.ndarray:
+    """True at the first row of each code (rows are in preference order)."""
+    first = np.zeros(len(codes), dtype=bool)
+    first[np.unique(codes, return_index=True)[1]] = True
+    return first
+
+
+def _ranked(files: pd.DataFrame, keys: list[str], prefer_processed: bool) -> pd.DataFrame:
+    """The rows, each (cell, source)'s candidates in preference order (rules in the doc)."""
+    f = files.reset_index(drop=True)
+    if "root_rank" not in f:
+        f["root_rank"] = 0
+    if "name" not in f:
+        f["name"] = [p.replace("\\", "/").rsplit("/", 1)[-1] for p in f["path"]]
+    f["_gone"] = False
+    f["_cell"], _ = _codes(f, keys)
+    f["_pair"], _ = _codes(f, keys + ["tag"])
+    _, inverse, counts = np.unique(f["_pair"].to_numpy(), return_inverse=True, return_counts=True)
+    contested = counts[inverse] > 1
+    if not contested.any():
+        return f
+    # only the contested pairs need ranking; a dangling symlink never beats a real file
+    c = f[contested].copy()
+    c["_gone"] = [not os.path.exists(p) for p in c["path"]]
+    origin_rank = {"processed": 0, "data": 1} if prefer_processed else {"data": 0, "processed": 1}
+    c["_origin_rank"] = c["origin"].map(origin_rank).astype("int64")
+    c = c.sort_values(
+        keys + ["tag", "_gone", "root_rank", "_origin_rank", "priority", "name", "path"],
+        ascending=[True] * (len(keys) + 5) + [False, False], kind="stable")
+    return pd.concat([f[~contested], c.drop(columns="_origin_rank")], ignore_index=True)
+
+
+def _drop_declined(f: pd.DataFrame, keys: list[str], registry: dict, index, looked) -> pd.DataFrame:
+    """Ask a source that looks inside files (``claims``) about its preferred candidate of
+    each cell; a declined file drops out and the next candidate is asked, round by round."""
+    checked = [t for t in f["tag"].unique() if t in registry and _claims_overridden(registry[t])]
+    for tag in checked:
+        cls = registry[tag]
+        mine = f["tag"].to_numpy() == tag
+        while True:
+            sub = f[mine]
+            first = sub.index[_first_of_group(sub["_cell"].to_numpy())]
+            answers = _claims(cls, f.loc[first, "path"].tolist(), index, looked)
+            declined = first[~np.asarray(answers, dtype=bool)]
+            if not len(declined):
+                break
+            f = f.drop(index=declined)
+            mine = f["tag"].to_numpy() == tag
+    return f
+
+
+def _claims(cls, paths: list[str], index, looked) -> list[bool]:
+    """``cls.claims`` for each path; answers for unchanged files come from the index."""
+    source = f"{cls.__module__}.{cls.__qualname__}:{getattr(cls, 'version', '')}"
+    known = index.claims(source, paths) if index is not None else {}
+    out, fresh = [], []
+    for path in paths:
+        try:
+            st = os.stat(path) if index is not None else None
+        except OSError:
+            st = None
+        if st is not None:
+            if looked is not None:
+                looked.append((path, st.st_size, st.st_mtime_ns))
+            seen = known.get(path)
+            if seen is not None and seen[0] == st.st_size and seen[1] == st.st_mtime_ns:
+                out.append(seen[2])
+                continue
+        try:
+            accepted = bool(cls.claims(path))
+        except Exception:
+            accepted = False
+        out.append(accepted)
+        if st is not None:
+            fresh.append((path, st.st_size, st.st_mtime_ns, accepted))
+    if index is not None:
+        index.put_claims(source, fresh)
+    return out
+
+
+def _wide(winners: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """One row per cell, one column per tag, the kept file's path in each (cells sorted)."""
+    cells, first_row, cell_codes = np.unique(winners["_cell"].to_numpy(), return_index=True,
+                                             return_inverse=True)
+    tag_codes, tags = pd.factorize(winners["tag"].to_numpy(dtype=object), sort=True)
+    values = np.full((len(cells), len(tags)), np.nan, dtype=object)
+    values[cell_codes.reshape(-1), tag_codes] = winners["path"].to_numpy(dtype=object)
+    index = pd.MultiIndex.from_arrays(
+        [winners[k].to_numpy(dtype=object)[first_row] for k in keys],
+        names=list(INDEX_NAMES[: len(keys)]))
+    return pd.DataFrame(values, index=index, columns=pd.Index(list(tags), dtype=object), dtype=object)
 
 
 def _describe_conflicts(winners, losers, keys, prefer_processed) -> pd.DataFrame:

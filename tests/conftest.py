@@ -9,6 +9,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
+import tempfile  # noqa: E402
+
+# the per-user index (datakit.index) goes to a throw-away folder, never the user's cache;
+# subprocesses (the CLI tests) inherit it
+os.environ["DATAKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="datakit-test-cache-")
+
 import pytest  # noqa: E402
 
 SAMPLE_DATA = Path(os.environ.get(

@@ -160,7 +160,7 @@ def test_inspect_sources(ds):
 def test_validate_layout_and_statuses(ds):
     report = ds.validate(workers=1)
     assert list(report.columns) == ["Subject", "Session", "Task", "Source", "status", "path",
-                                    "error_type", "message", "traceback", "expected"]
+                                    "error_type", "message", "traceback", "cached", "expected"]
     assert len(report) == 8 * len(ds.sources)
     assert set(report["status"]) == {"ok", "error"}
     err = report[report.status == "error"]
@@ -225,13 +225,18 @@ def test_materialize_is_deterministic_and_parallel_equals_serial(ds):
 
 def test_progress_callable_and_bar(ds, capsys):
     seen = []
-    ds.validate(workers=1, progress=lambda done, total, msg: seen.append((done, total, msg)))
+    ds.validate(workers=1, progress=lambda done, total, msg: seen.append((done, total, msg)),
+                use_cache=False)
     total = len(ds) * len(ds.sources)
     assert [d for d, _, _ in seen] == list(range(1, total + 1))
     assert all(t == total for _, t, _ in seen) and all(m for _, _, m in seen)
     pooled = []
-    ds.validate(workers=2, progress=lambda d, t, m: pooled.append(d))
+    ds.validate(workers=2, progress=lambda d, t, m: pooled.append(d), use_cache=False)
     assert pooled[-1] == total and pooled == sorted(pooled)
+    # validated before: the unchanged pairs count at once, nothing is loaded
+    again = []
+    ds.validate(workers=1, progress=lambda d, t, m: again.append((d, t, m)))
+    assert again[-1][:2] == (total, total) and "unchanged" in again[0][2]
     ds.head(1).validate(workers=1, progress=True)
     assert "load" in capsys.readouterr().err
     with pytest.raises(TypeError):
@@ -252,7 +257,7 @@ def test_cancel_stops_between_files(ds):
             later.set()
 
     with pytest.raises(datakit.Cancelled):
-        ds.validate(workers=1, progress=progress, cancel=later)
+        ds.validate(workers=1, progress=progress, cancel=later, use_cache=False)
     assert counts[-1] == 3
     with pytest.raises(datakit.Cancelled):
         ds.validate(workers=2, cancel=event)

@@ -303,12 +303,13 @@ def test_protocol_round_trip_keeps_other_tables(tmp_path):
 
 def test_with_protocol_rejudges_without_walking(tree, monkeypatch):
     ds = opened(tree)
-    import datakit.dataset as dataset_module
+    import datakit.scan as scan_module
 
     def no_walk(*args, **kwargs):
         raise AssertionError("the tree was walked again")
 
-    monkeypatch.setattr(dataset_module, "walk", no_walk)
+    monkeypatch.setattr(scan_module, "walk", no_walk)
+    monkeypatch.setattr(scan_module, "discover", no_walk)
     seed = [t for t, r in ds.expected().xs("task-gratings", level="Task").iloc[0].items() if r]
     protocol = Protocol().with_expected("task-gratings", "wheel", seed=seed)
     judged = ds.with_protocol(protocol)

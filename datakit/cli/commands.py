@@ -215,7 +215,10 @@ def cmd_validate(args) -> int:
 def _validate_text(ds, report, elapsed, n_errors, index_names) -> str:
     table = _status_table(report, ds.sources)
     n_ok = int(table.loc["total", "ok"])
-    lines = [f"validated {counts_line(ds)} in {elapsed:.1f} s", "",
+    n_cached = int(report["cached"].sum())
+    reused = (f"; {n_cached} unchanged files not read again (--no-cache reads everything)"
+              if n_cached else "")
+    lines = [f"validated {counts_line(ds)} in {elapsed:.1f} s{reused}", "",
              out.frame_text(table), ""]
     if n_errors:
         lines.append(f"{out.plural(n_errors, 'file')} failed to load:")
@@ -392,6 +395,27 @@ def _relative(path, root: Path) -> str:
         return str(path)
 
 
+def cmd_cache(args) -> int:
+    from .. import index
+
+    path = index.default_path()
+    if args.action == "clear":
+        index.shared(path).close()
+        removed = index.clear(path)
+        print(f"removed {path}" if removed else f"no cache at {path}: nothing to clear")
+        return EXIT_OK
+    if not path.exists():
+        print(f"no cache yet at {path} (it is written the first time an experiment is opened; "
+              "DATAKIT_CACHE_DIR moves it)")
+        return EXIT_OK
+    info = index.Index(path).summary()
+    print(f"cache: {info['path']} ({human_size(info['bytes'])})")
+    print(f"  {info.get('folders', 0)} folders listed, {info.get('claims', 0)} files looked into, "
+          f"{info.get('results', 0)} finished openings, {info.get('validations', 0)} validation outcomes")
+    print("  'datakit cache clear' deletes it; DATAKIT_CACHE_DIR moves it")
+    return EXIT_OK
+
+
 def cmd_sources(args) -> int:
     import pandas as pd
 
@@ -443,4 +467,5 @@ COMMANDS = {
     "shell": cmd_shell,
     "demo": cmd_demo,
     "sources": cmd_sources,
+    "cache": cmd_cache,
 }

@@ -117,6 +117,9 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--prefer-data", dest="prefer_processed", action="store_false",
                        help="when data/ and processed/ both hold a file for a cell and "
                             "source, use the one under data/ (default: processed/)")
+    group.add_argument("--no-cache", dest="cache", action="store_false",
+                       help="walk every folder and load every file again, without the "
+                            "per-user index (see: datakit cache)")
 
 
 def _add_run(parser: argparse.ArgumentParser, *, workers: bool = True) -> None:
@@ -244,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="length of each recording in seconds (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     _add_run(p, workers=False)
+
+    p = _command(sub, "cache", "Show or clear the per-user index that makes re-opening an "
+                 "experiment fast and re-validation re-read only changed files.",
+                 "  datakit cache          (where it is, its size, what it holds)\n"
+                 "  datakit cache clear    (delete it; the next open walks every folder again)",
+                 [debug])
+    p.add_argument("action", nargs="?", choices=("info", "clear"), default="info",
+                   help="info (default) or clear")
 
     p = _command(sub, "sources", "List the registered sources: tag, kind, requires, "
                  "file patterns and description.",

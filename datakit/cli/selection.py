@@ -98,7 +98,8 @@ def open_dataset(args):
         warnings.simplefilter("ignore", ConflictWarning)  # reported by inspect / noted below
         ds = Dataset.from_directory(
             list(args.roots), prefer_processed=args.prefer_processed,
-            include_task_level=args.task_level, progress=show_progress(args))
+            include_task_level=args.task_level, progress=show_progress(args),
+            cache=getattr(args, "cache", True))
     if len(ds) == 0:  # discovery has warned that nothing was found
         return ds
     return apply_filters(ds, args)

@@ -139,6 +139,11 @@ class DataSource:
                      ``context.dependencies`` (soft: missing or failed gives ``None``).
     ``kind``         ``"timeseries"``, ``"intervals"`` or ``"table"``.
     ``description``  one line for ``datakit sources`` and the GUI.
+    ``version``      bump it when ``load`` changes what it returns: cached validation
+                     outcomes of the old version are not reused.
+
+    ``inputs(path)`` names every file ``load`` reads for ``path`` (default: just it);
+    a cached validation outcome is reused only while none of them changed.
     """
 
     tag: ClassVar[str] = ""
@@ -146,7 +151,13 @@ class DataSource:
     requires: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = TIMESERIES
     description: ClassVar[str] = ""
+    version: ClassVar[str] = ""
     camera_tag: ClassVar[str | None] = None
+
+    @classmethod
+    def inputs(cls, path) -> list:
+        """The files ``load(path)`` reads (for the validation cache); default: ``[path]``."""
+        return [path]
 
     @classmethod
     def claims(cls, path: Path) -> bool:

@@ -20,6 +20,8 @@ which ROI maps to which mask label.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -59,6 +61,11 @@ class MesomapSource(DataSource):
     kind = TIMESERIES
     camera_tag = "meso"
     description = "Mesoscope traces per brain region, with the region mask and table"
+
+    @classmethod
+    def inputs(cls, path) -> list:
+        path = Path(path)
+        return [path, sibling(path, ".mask.npy"), sibling(path, ".regions.csv")]
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)

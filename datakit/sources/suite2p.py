@@ -33,6 +33,8 @@ fails with a message saying so.  No other folder is ever searched.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from .. import timeline
@@ -113,6 +115,11 @@ class Suite2pSource(DataSource):
     requires = ("dataqueue",)
     kind = TIMESERIES
     description = "suite2p cells: neuropil-corrected fluorescence, dF/F and spikes on nidaq frame times"
+
+    @classmethod
+    def inputs(cls, path) -> list:
+        plane = Path(path).parent
+        return [plane / name for name in (*REQUIRED_FILES, "spks.npy", "ops.npy", "stat.npy")]
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
