@@ -409,8 +409,9 @@ def _dataset_group(h5, key: str, path: Path):
         raise ValueError(f"no dataset {key!r} in {path}; keys present: {keys}") from None
     if not isinstance(group, tables.Group) or "header" not in group._v_children:
         children = sorted(getattr(group, "_v_children", {}))[:8]
-        hint = (" (it looks like a pandas to_hdf file, which stores pickles: read it with "
-                "pandas.read_hdf only if you trust its origin)"
+        hint = (" (it looks like a pandas to_hdf file, which stores pickles: open it with "
+                "datakit.load_dataset(path, allow_pickle=True) only if you trust its origin, "
+                "or rewrite it with 'datakit convert OLD NEW')"
                 if any(c.startswith(("axis0", "block0_", "table")) for c in children) else "")
         raise ValueError(f"{path} key {key!r} is not in datakit's HDF5 layout: no header "
                          f"node, found {children}{hint}")
