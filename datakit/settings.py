@@ -102,8 +102,9 @@ class Settings:
     suite2p_pulses_per_frame: int = 2
     #: suite2p: neuropil coefficient used when ops.npy does not record one.
     suite2p_neuropil_coefficient: float = 0.7
-    #: suite2p: baseline percentile for dF/F.
-    suite2p_baseline_percentile: float = 8.0
+    #: suite2p: per-cell percentile of the neuropil-corrected trace used as the dF/F
+    #: baseline (the earlier implementation's 3rd percentile; recorded in meta).
+    suite2p_baseline_percentile: float = 3.0
     #: Allow sources and loaders to unpickle files (DeepLabCut pickles, suite2p
     #: stat/ops, pickled datasets).  ``None`` means: follow the environment
     #: variable ``DATAKIT_ALLOW_PICKLE`` (default allowed).
