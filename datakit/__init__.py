@@ -11,6 +11,12 @@ The public API (see README):
 from __future__ import annotations
 
 import logging
+import os as _os
+
+if _os.environ.get("DATAKIT_SAFE_MODE") == "1":  # the earlier datakit's switch: one BLAS thread
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                  "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+        _os.environ.setdefault(_name, "1")
 
 from .api import inspect_sources, load, load_path
 from .dataset import ConflictWarning, Dataset

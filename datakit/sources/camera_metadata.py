@@ -242,6 +242,7 @@ class _CameraMetadataSource(DataSource):
             table["ImageNumber"] = _image_numbers(table["ImageNumber"])
         if "time_absolute" in table:
             table["time_absolute"] = table["time_absolute"].dt.tz_localize("UTC")
+        table["time_elapsed_s"] = t  # in the value too, as before
         return self.stream(t, table, meta)
 
     @staticmethod

@@ -82,7 +82,10 @@ class DataqueueSource(DataSource):
             zero = float(qe[0])
             basis = timeline.DATAQUEUE_FIRST_ROW
             window = None
-            master_id = None
+            # as before: the first non-empty device id stands in (else "master")
+            ids = frame["device_id"].astype(str).str.strip()
+            named = ids[(ids != "") & (ids.str.lower() != "nan")]
+            master_id = str(named.iloc[0]) if len(named) else "master"
         t = qe - zero
         frame["time_elapsed_s"] = t
 

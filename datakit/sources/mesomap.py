@@ -133,6 +133,7 @@ class MesomapSource(DataSource):
                 missing = [int(v) for v in labels if np.isfinite(v) and int(v) not in present]
                 if missing:
                     meta["region_labels_not_in_mask"] = missing
+        value["time_elapsed_s"] = t.copy()  # in the value too, as before
         return self.stream(t, value, meta)
 
 

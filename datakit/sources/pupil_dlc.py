@@ -398,4 +398,5 @@ class PupilDlcSource(DataSource):
             "n_frames_without_diameter": int(np.isnan(value["pupil_diameter_mm"]).sum()),
             **info,
         }
+        value["time_elapsed_s"] = t  # in the value too, as before
         return self.stream(t, value, meta)

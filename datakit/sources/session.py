@@ -82,7 +82,10 @@ class SessionConfigSource(DataSource):
         meta.update(_variables(record))
         if duplicates:
             meta["duplicate_parameters"] = duplicates
-        return self.stream(np.zeros(0), record, meta)
+        # one row indexed "Value", one column per parameter (the earlier value's shape)
+        value = pd.DataFrame([list(record.values())], index=pd.Index(["Value"], dtype=object),
+                             columns=pd.Index(list(record), dtype=object), dtype=object)
+        return self.stream(np.zeros(0), value, meta)
 
 
 def _variables(record: dict) -> dict:

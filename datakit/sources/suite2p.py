@@ -130,6 +130,7 @@ def _nidaq_frame_times(context, n_frames: int, ppf: int) -> tuple[np.ndarray, di
     n_pulses = float(pulses[-1]) + 1
     return t, {
         "time_basis": timeline.dataqueue_basis(context),
+        "dataqueue_file": (context.dataqueue_meta or {}).get("source_file"),
         "alignment": f"nidaq_{how}",
         "pulses_per_frame": int(ppf),
         "n_nidaq_rows": int(times.size),
@@ -268,6 +269,7 @@ class Suite2pSource(DataSource):
                 value[key] = value[key][:, idx]
             meta.update(order_info)
         value["time_native_s"] = t.astype(np.float32)
+        value["time_elapsed_s"] = t.copy()  # in the value too, as before
         return self.stream(t, value, meta)
 
 

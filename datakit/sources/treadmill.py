@@ -156,6 +156,7 @@ class TreadmillSource(DataSource):
             meta["n_outside_window"] = int(n_parsed - len(value))
         if n_bad:
             meta["n_unparsed_packets"] = n_bad
+        value["time_elapsed_s"] = t  # in the value too, as before
         return self.stream(t, value, meta)
 
     @staticmethod
@@ -228,4 +229,5 @@ class TreadmillSource(DataSource):
             missing = int(value[name].isna().sum())
             if missing:
                 meta[f"n_missing_{name}"] = missing
+        value["time_elapsed_s"] = t  # in the value too, as before
         return self.stream(t, value, meta)

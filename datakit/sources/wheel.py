@@ -157,6 +157,7 @@ class WheelSource(DataSource):
             "total_distance_mm": float(value["distance_mm"].iloc[-1]) if len(value) else 0.0,
             "total_click_delta": int(click_delta.sum()),
         })
+        value["time_elapsed_s"] = t  # in the value too, as before
         return self.stream(t, value, meta)
 
     @staticmethod
