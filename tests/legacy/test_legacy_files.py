@@ -252,3 +252,23 @@ def test_readme_h5py_reader_reads_every_cell_like_load_dataset(legacy_ds, tmp_pa
                 assert diff is None, (want.index[i], want.columns[j], diff)
                 checked += 1
     assert checked > 100
+
+
+def test_readme_h5py_reader_on_a_converted_earlier_file(earlier, tmp_path):
+    """Object arrays of Timestamps (the earlier dataqueue packet_ts) read as UTC datetime64."""
+    h5py = pytest.importorskip("h5py")
+    _, files = earlier
+    path = convert(files["fixed"], tmp_path / "converted.h5")
+    namespace: dict = {}
+    exec(compile(readme_reader().split("with h5py.File")[0], "README.md", "exec"), namespace)
+    want = datakit.load_dataset(path)
+    with h5py.File(path, "r") as f:
+        group = f["dataset"]
+        header = namespace["untag"](json.loads(group["header"][()].tobytes()))
+        columns = list(zip(*[lv["values"] for lv in header["columns"]["levels"]]))
+        j = columns.index(("dataqueue", "packet_ts"))
+        assert header["column_specs"][j]["arrays"][0]["kind"] == "ts"
+        got = namespace["column"](group, header, j)
+    stamps = want.iloc[1, j]
+    assert isinstance(stamps[0], pd.Timestamp) and str(stamps[0].tz) == "UTC"
+    np.testing.assert_array_equal(got[1], pd.DatetimeIndex(stamps).tz_localize(None).to_numpy())
