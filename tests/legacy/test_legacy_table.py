@@ -80,6 +80,10 @@ def test_C03_time_basis_values(legacy_df, tmp_path):
                 assert "alignment" in meta or source in ("dataqueue", "treadmill", "notes", "timestamps")
     files = write_session(tmp_path, "T", 1, "widefield", duration=20, kinds=("treadmill",))
     assert datakit.load_path("treadmill", files.paths["treadmill"]).meta["time_basis"] == "encoder_clock"
+    # load_path finds the session's dataqueue beside the file
+    root = Path(legacy_df.attrs["datakit_roots"][0])
+    wheel = next(root.glob("data/*/*/beh/*task-gratings_wheel.csv"))
+    assert datakit.load_path("wheel", wheel).meta["time_basis"] == "master"
 
 
 def test_C04_samples_strictly_increasing(legacy_df, tmp_path):
@@ -270,6 +274,8 @@ def test_C17_suite2p_timing_and_types(legacy_df, tmp_path):
 def test_C18_treadmill_needs_encoder_packets(legacy_ds, tmp_path):
     inv = legacy_ds.inventory
     assert pd.isna(inv.loc[GRAT, "treadmill"])            # a wheel rig's dataqueue is not claimed
+    assert inv.loc[WIDE, "treadmill"] == inv.loc[WIDE, "dataqueue"]   # the file that is read
+    assert any(str(c).endswith("_treadmill.csv") for c in legacy_ds.conflicts["dropped"])
     files = write_session(tmp_path, "N", 1, "widefield", duration=20, kinds=("dataqueue",))
     rewrite(files.paths["dataqueue"], lambda f: f[f["device_id"] != "Dhyana"])
     stream = datakit.load_path("treadmill", files.paths["dataqueue"])
@@ -310,6 +316,10 @@ def test_C21_discovery_never_aborts(tmp_path):
     odd.write_text("2025-07-06 16:11:17: no identity in this path\n")
     ds = quiet_dataset(tmp_path)
     assert len(ds) == 1 and str(odd) in set(ds.skipped["path"])
+    other = tmp_path / "other"
+    write_session(other, "A", 1, "widefield", duration=20, kinds=("timestamps",))
+    both = quiet_dataset([tmp_path, other])
+    assert len(both) == 1 and {"notes", "timestamps"} <= set(both.sources)   # one row per cell
     empty = tmp_path / "empty"
     (empty / "data").mkdir(parents=True)
     with pytest.warns(UserWarning, match="no recordings found"):
@@ -318,6 +328,7 @@ def test_C21_discovery_never_aborts(tmp_path):
 
 
 def test_C22_filters_and_inspect_sources(legacy_ds):
+    assert len(legacy_ds.include(task={"task-widefield", "task-movies"})) == 2   # any iterable
     ds = legacy_ds.include(task="task-widefield")
     ds.add_note("kept")
     assert ds.include(source="notes").notes == ["kept"] and ds.exclude(source="notes").notes == ["kept"]
