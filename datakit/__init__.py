@@ -74,4 +74,5 @@ __all__ = [
     "Settings", "available_tags", "build_meta", "configure", "get_settings", "get_source_class",
     "get_logger", "get_version", "explore", "inspect_sources", "load", "load_dataset", "load_path", "open_shell",
     "profile_materialized", "register_source", "registered_sources", "unregister_source",
+    "settings", "logger",
 ]
