@@ -128,16 +128,18 @@ def exp_start_text(text) -> str | None:
     return stamp.tz_localize(_dt.timezone(offset if tz[0] == "+" else -offset)).isoformat()
 
 
-def row_time_info(frame: pd.DataFrame) -> dict:
-    """The earlier implementation's row-time column and how far it was extended."""
-    for column in frame.columns:
-        name = str(column)
-        if name.startswith("display_") and name.endswith(".started"):
-            if pd.to_numeric(frame[column], errors="coerce").notna().sum() >= 2:
-                values = _numeric(frame, [c for c in frame.columns if str(c).endswith(_TIME_LIKE)])
-                top = np.max(np.where(np.isfinite(values), values, -np.inf), initial=-np.inf)
-                return {"row_time_column": name,
-                        "row_time_extended_to": float(top) if np.isfinite(top) else None}
+def row_time_info(frame: pd.DataFrame, times: np.ndarray, col: dict) -> dict:
+    """The earlier implementation's row-time column (the first ``display_*.started`` with
+    at least 2 numbers) and the latest time it was extended to (any ``.started``,
+    ``.stopped``, ``.rt`` or ``.t`` column); ``times``/``col``: the parsed time columns."""
+    for name, j in col.items():
+        if name.startswith("display_") and name.endswith(".started") \
+                and np.isfinite(times[:, j]).sum() >= 2:
+            extra = [c for c in frame.columns if str(c).endswith((".rt", ".t")) and c not in col]
+            values = np.concatenate([times.ravel(), _numeric(frame, extra).ravel()])
+            top = np.max(np.where(np.isfinite(values), values, -np.inf), initial=-np.inf)
+            return {"row_time_column": name,
+                    "row_time_extended_to": float(top) if np.isfinite(top) else None}
     return {"row_time_column": None, "row_time_extended_to": None}
 
 
@@ -262,8 +264,7 @@ class PsychopySource(DataSource):
         meta.update({"task_inferred": f"task-{design}" if design != GENERIC else None,
                      "task_branch": BRANCH[design], "task_branch_from": reason,
                      "stimulus_component": stim, "gap_component": gap,
-                     **row_time_info(frame), "key_resp_rt": key_rt,
-                     "key_resp_column": key_column})
+                     "key_resp_rt": key_rt, "key_resp_column": key_column})
 
         trial_rows = np.flatnonzero(frame[counter].notna().to_numpy())
         if trial_rows.size == 0:
@@ -272,6 +273,7 @@ class PsychopySource(DataSource):
                         if c.endswith(_TIME_SUFFIXES) or c in _EXTRA_TIME_COLUMNS]
         times = _numeric(frame, time_columns)
         col = {c: i for i, c in enumerate(time_columns)}
+        meta.update(row_time_info(frame, times, col))
         started = times[:, [col[c] for c in time_columns if c.endswith(".started")]]
         stopped = times[:, [col[c] for c in time_columns if c.endswith(".stopped")]]
 
