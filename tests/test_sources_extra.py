@@ -142,7 +142,7 @@ def test_wheel_resampled_when_dataqueue_dropped_rows(full):
     feats = cell(df, files, "wheel")
     meta = feats["meta"]
     assert meta["alignment"] == "dataqueue_resampled"
-    assert meta["n_encoder_rows"] < meta["n_samples"]
+    assert meta["dataqueue_anchors"] < meta["n_samples"]
     assert len(feats["time_elapsed_s"]) == len(files.truth.encoder_t)
     assert np.abs(feats["time_elapsed_s"] - files.truth.encoder_t).max() < 0.15
 
@@ -169,7 +169,7 @@ def test_wheel_with_too_few_encoder_rows_uses_started_on_master_clock(tmp_path):
                           kinds=("dataqueue", "wheel"))
     rewrite_csv(files.paths["dataqueue"], lambda f: f[~f["device_id"].str.contains("encoder")])
     stream = datakit.load_path("wheel", files.paths["wheel"])
-    assert stream.meta["n_encoder_rows"] == 0
+    assert stream.meta["dataqueue_anchors"] == 0
     assert stream.meta["time_basis"] == "master"
     assert stream.meta["alignment"] == "wall_clock_started"
     assert np.abs(stream.t - files.truth.encoder_t).max() < 0.06

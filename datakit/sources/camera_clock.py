@@ -58,14 +58,14 @@ def from_dataqueue(context, role: str, frame_numbers: np.ndarray) -> tuple[np.nd
         times = timeline.interp_counter(payload - offset, t_rows, frame_numbers)
         matched = int(np.isin(frame_numbers, payload - offset).sum())
         meta = {"time_basis": basis, "alignment": "frame_number",
-                "n_dataqueue_rows": int(t_rows.size), "n_frames_matched": matched, **earlier,
+                "n_frames_matched": matched, **earlier,
                 "dataqueue_alignment": "direct" if matched == n else "resampled"}
         if offset:
             meta["frame_counter_offset"] = offset
         return times, meta
     times, method = timeline.align_by_count(t_rows, n)
-    return times, {"time_basis": basis, "alignment": f"count_{method}",
-                   "n_dataqueue_rows": int(t_rows.size), **earlier, "dataqueue_alignment": method}
+    return times, {"time_basis": basis, "alignment": f"count_{method}", **earlier,
+                   "dataqueue_alignment": method}
 
 
 def from_timestamps(context, device_role: str, n: int) -> tuple[np.ndarray, dict] | None:
@@ -104,8 +104,7 @@ def frame_times(context, role: str, frame_numbers, *, sidecar_tag: str | None,
                                       f"{sidecar_tag}_alignment": "metadata_direct"}
         times, method = timeline.align_by_count(sidecar.t, n)
         return times, {"time_basis": sidecar.meta.get("time_basis"),
-                       "alignment": f"{sidecar_tag}_{method}",
-                       "n_sidecar_frames": int(sidecar.t.size), **earlier,
+                       "alignment": f"{sidecar_tag}_{method}", **earlier,
                        f"{sidecar_tag}_alignment": f"metadata_{method}"}
     found = from_timestamps(context, role, n)
     if found is not None:

@@ -133,10 +133,8 @@ def _nidaq_frame_times(context, n_frames: int, ppf: int) -> tuple[np.ndarray, di
         "dataqueue_file": (context.dataqueue_meta or {}).get("source_file"),
         "alignment": f"nidaq_{how}",
         "pulses_per_frame": int(ppf),
-        "n_nidaq_rows": int(times.size),
-        "n_nidaq_pulses": int(n_pulses),
         "n_frames_beyond_pulses": int((targets > pulses[-1]).sum()),
-        # the earlier implementation's pulse statistics
+        # the earlier implementation's pulse statistics (rows received, pulses they span)
         "nidaq_pulses_received": int(times.size),
         "dq_pulse_span": int(n_pulses),
         "dq_expected_pulse_span": int(ppf * n_frames),

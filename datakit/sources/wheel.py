@@ -89,8 +89,7 @@ def _encoder_anchor_times(context) -> tuple[np.ndarray | None, dict]:
             rows[keep] = True
             info["n_treadmill_packets_ignored"] = int(packets.sum())
     times = frame["time_elapsed_s"].to_numpy(dtype=np.float64)[rows]
-    if rows.any():
-        info["encoder_device_id"] = str(frame["device_id"][rows].iloc[0])
+    info["alignment_device"] = str(frame["device_id"][rows].iloc[0]) if rows.any() else None
     return times, info
 
 
@@ -165,13 +164,9 @@ class WheelSource(DataSource):
         n = own.size
         anchors, info = _encoder_anchor_times(context)
         if anchors is not None:
-            info["n_encoder_rows"] = int(anchors.size)
             dq_meta = context.dataqueue_meta or {}
-            info.update({
-                "dataqueue_file": dq_meta.get("source_file"),
-                "dataqueue_anchors": int(anchors.size),
-                "alignment_device": info.get("encoder_device_id"),
-            })
+            info.update({"dataqueue_file": dq_meta.get("source_file"),
+                         "dataqueue_anchors": int(anchors.size)})
             if anchors.size >= 2:
                 if anchors.size == n:
                     t, method = anchors.copy(), "direct"
