@@ -11,10 +11,17 @@ The public API (see README):
 from __future__ import annotations
 
 import logging
+import os as _os
+
+if _os.environ.get("DATAKIT_SAFE_MODE") == "1":  # the earlier datakit's switch: one BLAS thread
+    for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                  "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+        _os.environ.setdefault(_name, "1")
 
 from .api import inspect_sources, load, load_path
 from .dataset import ConflictWarning, Dataset
 from .errors import Cancelled, LoadError, PickleRefused
+from .explore import explore  # the callable (binding the name replaces the submodule)
 from .io import load_dataset
 from .meta import build_meta, get_version
 from .shell import open_shell
@@ -31,6 +38,22 @@ from .sources.registry import (
 
 logger = logging.getLogger("datakit")
 logger.addHandler(logging.NullHandler())
+
+# Importing the submodule bound the name ``settings`` to the module, which would hide the
+# ``settings`` value below (``from datakit import settings`` must give the Settings).
+globals().pop("settings", None)
+
+
+def get_logger(name: str | None = None) -> logging.Logger:
+    """The ``datakit`` logger, or its child ``datakit.<name>``.
+
+    Nothing is configured (no handler, no file, no excepthook): attach a handler or call
+    ``logging.basicConfig`` in your script to see the messages.
+    """
+    if name is None or name in ("", "datakit"):
+        return logger
+    name = str(name)
+    return logging.getLogger(name if name.startswith("datakit.") else f"datakit.{name}")
 
 
 def __getattr__(name):
@@ -49,6 +72,7 @@ __all__ = [
     "Cancelled", "ConflictWarning", "DataSource", "Dataset", "Devices", "LoadContext",
     "LoadError", "LoadedStream", "MaterializedMemoryReport", "PickleRefused", "PluginWarning",
     "Settings", "available_tags", "build_meta", "configure", "get_settings", "get_source_class",
-    "get_version", "inspect_sources", "load", "load_dataset", "load_path", "open_shell",
+    "get_logger", "get_version", "explore", "inspect_sources", "load", "load_dataset", "load_path", "open_shell",
     "profile_materialized", "register_source", "registered_sources", "unregister_source",
+    "settings", "logger",
 ]

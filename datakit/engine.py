@@ -62,6 +62,7 @@ class LoadOutcome:
     error_type: str | None = None
     message: str | None = None
     traceback: str | None = None
+    exception: BaseException | None = None   # the original (or a picklable stand-in)
     cached: bool = False            # reused from the index (validate), not loaded now
 
 
@@ -141,10 +142,39 @@ def run_cell(task: CellTask, *, cancel=None, on_load=None) -> CellResult:
             else:
                 result.outcomes.append(LoadOutcome(
                     tag, STATUS_ERROR, path, type(exc).__name__, _message(exc),
-                    "".join(_traceback.format_exception(exc))))
+                    "".join(_traceback.format_exception(exc)),
+                    _portable(exc) if task.mode == MATERIALIZE else None))
         if on_load:
             on_load(task.key, tag)
     return result
+
+
+class _RemoteTraceback(Exception):
+    """Carries the formatted traceback of an exception raised in a worker process."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` itself when it survives pickling (results may cross processes), else a
+    stand-in of its nearest built-in base class with the same message."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        base = next((c for c in type(exc).__mro__ if c.__module__ == "builtins"
+                     and issubclass(c, Exception)), Exception)
+        try:
+            return base(f"{type(exc).__name__}: {_message(exc)}")
+        except Exception:  # a base class with a different signature
+            return Exception(f"{type(exc).__name__}: {_message(exc)}")
 
 
 def _message(exc: BaseException) -> str:
@@ -359,6 +389,12 @@ def first_error(tasks, results) -> LoadError | None:
                 subject, session, cell_task = _identity(task.key)
                 err = LoadError(subject, session, cell_task, o.tag, o.path, o.error_type, o.message)
                 err.traceback = o.traceback
+                cause = o.exception
+                if cause is not None:
+                    if cause.__traceback__ is None and o.traceback and cause.__cause__ is None:
+                        # raised in a worker process: show where, like concurrent.futures does
+                        cause.__cause__ = _RemoteTraceback(o.traceback)
+                    err.__cause__ = cause
                 return err
     return None
 

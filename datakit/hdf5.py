@@ -16,6 +16,8 @@ Layout (format ``datakit-frame``, version 1), all under the group ``/<hdf_key>``
                            2 array, 3 scalar, 4 JSON value
       block         int32  (n_rows,) which array or scalar block holds the cell
       a<k>_values   array block k: the elements of its cells, flattened and concatenated
+                    (object arrays of pandas Timestamps: int64 UTC values in the
+                    spec's datetime64 dtype, the zone in the spec's "tz")
       a<k>_shapes   int64  (cells * ndim,) each cell's shape (a cell's elements are
                            the next prod(shape) values)
       a<k>_lengths  str blocks: int64 length (characters) per element, -1 for None
@@ -263,8 +265,13 @@ def _array_key(v: np.ndarray):
     if dtype.fields is not None or dtype.subdtype is not None:
         return None
     if dtype.kind == "O":
-        kinds = set(map(type, v.reshape(-1).tolist()))
-        return ("str", "O", v.ndim) if kinds <= {str, type(None)} else None
+        items = v.reshape(-1).tolist()
+        kinds = set(map(type, items))
+        if kinds <= {str, type(None)}:
+            return ("str", "O", v.ndim)
+        if kinds == {pd.Timestamp} and _same_zone(items):  # e.g. earlier dataqueue packet_ts
+            return ("ts", str(pd.DatetimeIndex(items[:1]).dtype), v.ndim)
+        return None
     return ("num" if dtype.kind in _NUM_KINDS else "raw", dtype.str, v.ndim)
 
 
@@ -282,13 +289,24 @@ def _scalar_key(v, t):
     return None
 
 
+def _same_zone(items) -> bool:
+    tz = items[0].tz
+    return all(item.tz == tz for item in items)
+
+
 def _write_array_block(writer, grp, prefix, key, cells) -> dict:
     kind, dtype, ndim = key
     flat = np.concatenate([c.reshape(-1) for c in cells])
     shapes = np.array([c.shape for c in cells], dtype=np.int64).reshape(-1)
     writer.array(grp, f"{prefix}_shapes", shapes)
     spec = {"kind": kind, "dtype": dtype, "ndim": ndim, "count": len(cells)}
-    if kind == "str":
+    if kind == "ts":  # object arrays of Timestamps: int64 in the unit, the zone in the spec
+        index = pd.DatetimeIndex(flat)
+        spec["tz"] = None if index.tz is None else str(index.tz)
+        index = index.tz_convert("UTC").tz_localize(None) if index.tz is not None else index
+        spec["dtype"] = index.dtype.str
+        writer.array(grp, f"{prefix}_values", index.asi8)
+    elif kind == "str":
         data, lengths, spec["sep"] = encode_strings(flat)
         writer.array(grp, f"{prefix}_values", data)
         writer.array(grp, f"{prefix}_lengths", lengths)
@@ -409,8 +427,9 @@ def _dataset_group(h5, key: str, path: Path):
         raise ValueError(f"no dataset {key!r} in {path}; keys present: {keys}") from None
     if not isinstance(group, tables.Group) or "header" not in group._v_children:
         children = sorted(getattr(group, "_v_children", {}))[:8]
-        hint = (" (it looks like a pandas to_hdf file, which stores pickles: read it with "
-                "pandas.read_hdf only if you trust its origin)"
+        hint = (" (it looks like a pandas to_hdf file, which stores pickles: open it with "
+                "datakit.load_dataset(path, allow_pickle=True) only if you trust its origin, "
+                "or rewrite it with 'datakit convert OLD NEW')"
                 if any(c.startswith(("axis0", "block0_", "table")) for c in children) else "")
         raise ValueError(f"{path} key {key!r} is not in datakit's HDF5 layout: no header "
                          f"node, found {children}{hint}")
@@ -500,6 +519,14 @@ def _read_array_block(grp, prefix: str, spec: dict) -> list:
     if spec["kind"] == "str":
         flat = decode_strings(_leaf(grp, f"{prefix}_values").astype(np.uint8),
                               _leaf(grp, f"{prefix}_lengths").astype(np.int64), bool(spec["sep"]))
+    elif spec["kind"] == "ts":  # back to Timestamp objects (UTC values, zone from the spec)
+        dtype = _checked_dtype(spec["dtype"])
+        if dtype.kind != "M":
+            raise ValueError(f"{prefix}: a Timestamp block must be datetime64, got {dtype}")
+        index = pd.DatetimeIndex(from_storage(_leaf(grp, f"{prefix}_values"), dtype))
+        if spec.get("tz"):
+            index = index.tz_localize("UTC").tz_convert(spec["tz"])
+        flat = index.astype(object).to_numpy()
     else:
         flat = from_storage(_leaf(grp, f"{prefix}_values"), _checked_dtype(spec["dtype"]))
     if flat.size != sizes.sum():

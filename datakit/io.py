@@ -230,9 +230,13 @@ def load_dataset(path, *, hdf_key: str = "dataset", allow_pickle: bool | None = 
     ``.pkl``/``.pickle`` (or no suffix) are read with pandas after the safe-mode check:
     unpickling runs code from the file, so with ``allow_pickle=False`` or
     ``DATAKIT_ALLOW_PICKLE=0`` they raise :class:`~datakit.errors.PickleRefused`.
-    ``.h5``/``.hdf5`` are read from datakit's HDF5 layout, which never unpickles;
-    files in any other layout (e.g. pandas ``to_hdf``) are refused with a ValueError.
-    ``format=`` reads a file whose suffix says nothing ("x.dat", format="hdf5").
+    ``.h5``/``.hdf5`` are read from datakit's HDF5 layout, which never unpickles.  A
+    pandas ``to_hdf`` file (fixed or table format: the ``.h5`` files of mesofield's
+    datakit) holds pickles, so it is read only with an explicit ``allow_pickle=True`` (or
+    ``DATAKIT_ALLOW_PICKLE=1``) and otherwise refused with PickleRefused saying why
+    (``datakit convert OLD NEW`` rewrites it once into datakit's layout).  Any other
+    HDF5 content is a ValueError.  ``format=`` reads a file whose suffix says nothing
+    ("x.dat", format="hdf5").
     """
     p = Path(os.fspath(path)).expanduser()
     if not p.exists():
@@ -250,8 +254,11 @@ def load_dataset(path, *, hdf_key: str = "dataset", allow_pickle: bool | None = 
     if p.is_dir():
         raise IsADirectoryError(errno.EISDIR, "Dataset path is a directory", str(p))
     if fmt == "hdf5":
-        from . import hdf5
+        from . import hdf5, legacy
 
+        kind = (legacy.pandas_hdf_keys(p) or {}).get(hdf5.check_key(hdf_key))
+        if kind is not None:
+            return legacy.read_pandas_hdf(p, hdf_key, allow_pickle=allow_pickle, kind=kind)
         return hdf5.read_frame(p, hdf_key)
     safety.require_pickle_allowed(p, "dataset file", allow_pickle)
     try:

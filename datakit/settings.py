@@ -5,9 +5,14 @@ them out: they ask a :class:`Settings` object (carried by every ``LoadContext``)
 dataqueue ``device_id`` belongs to which role.  Matching is case-insensitive and by
 substring, so ``encoder`` also matches ``encoder_COM3``.
 
-Change them for a whole session with :func:`configure` (``datakit.settings`` is the
-current value) or pass ``settings=`` to :class:`~datakit.Dataset`.  Settings are plain
-frozen dataclasses, so they pickle into worker processes with the rest of a load.
+Change them for a whole session with :func:`configure` (``datakit.settings`` and
+``from datakit import settings`` give the current value) or pass ``settings=`` to
+:class:`~datakit.Dataset`.  Settings are plain frozen dataclasses, so they pickle into
+worker processes with the rest of a load.
+
+The earlier implementation's read-only namespaces are there too (reference §3.17):
+``settings.dataset.index_names``, ``settings.timeline.window_device_patterns``,
+``settings.sources.source_tag`` and the rest.
 """
 from __future__ import annotations
 
@@ -51,6 +56,36 @@ class Devices:
 
 
 @dataclass(frozen=True)
+class DatasetNames:
+    """``settings.dataset`` of the earlier implementation (names of the frame's parts)."""
+
+    index_names: tuple[str, ...] = ("Subject", "Session", "Task")
+    column_names: tuple[str, ...] = ("Source", "Feature")
+    scope_key: str = "scope"
+    session_scope: str = "session"
+    experiment_scope: str = "experiment"
+
+
+@dataclass(frozen=True)
+class TimelineNames:
+    """``settings.timeline`` of the earlier implementation."""
+
+    dataqueue_glob: str = "*_dataqueue.csv"
+    queue_column: str = "queue_elapsed"
+    window_device_patterns: tuple[str, ...] = ("dhyana", "mesoscope")
+
+
+@dataclass(frozen=True)
+class SourceMetaNames:
+    """``settings.sources`` of the earlier implementation: standard meta key names."""
+
+    camera_tag: str = "camera_tag"
+    is_timeseries: str = "is_timeseries"
+    source_tag: str = "source_tag"
+    is_interval: str = "is_interval"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Every tunable constant the built-in sources use."""
 
@@ -67,8 +102,9 @@ class Settings:
     suite2p_pulses_per_frame: int = 2
     #: suite2p: neuropil coefficient used when ops.npy does not record one.
     suite2p_neuropil_coefficient: float = 0.7
-    #: suite2p: baseline percentile for dF/F.
-    suite2p_baseline_percentile: float = 8.0
+    #: suite2p: per-cell percentile of the neuropil-corrected trace used as the dF/F
+    #: baseline (the earlier implementation's 3rd percentile; recorded in meta).
+    suite2p_baseline_percentile: float = 3.0
     #: Allow sources and loaders to unpickle files (DeepLabCut pickles, suite2p
     #: stat/ops, pickled datasets).  ``None`` means: follow the environment
     #: variable ``DATAKIT_ALLOW_PICKLE`` (default allowed).
@@ -76,6 +112,20 @@ class Settings:
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+    # the earlier implementation's namespaces (read-only views) -----------------------
+
+    @property
+    def dataset(self) -> DatasetNames:
+        return DatasetNames()
+
+    @property
+    def timeline(self) -> TimelineNames:
+        return TimelineNames(window_device_patterns=tuple(self.devices.master_camera))
+
+    @property
+    def sources(self) -> SourceMetaNames:
+        return SourceMetaNames()
 
 
 _current = Settings()

@@ -3,6 +3,11 @@
 >>> datakit.open_shell("/data/experiment")      # ds = Dataset.from_directory(...)
 >>> datakit.open_shell("experiment.h5")         # df = load_dataset(...)
 
+The namespace holds the names of both implementations: ``ds`` and ``dataset`` (the same
+Dataset), ``inventory`` and ``report`` (``datakit.explore``'s report) for a folder;
+``df`` and ``report`` for a saved frame; ``datakit``, ``explore``, ``pd`` and ``np``
+always (reference §3.13).
+
 :func:`build_namespace` does the loading and writes the banner without a terminal, so it
 can be tested and reused (the CLI's ``datakit shell`` calls :func:`open_shell`).
 IPython is used when it is installed (``pip install datakit[console]``), the standard
@@ -75,9 +80,11 @@ def _frame_banner(df, path: Path) -> str:
 def build_namespace(target=None, *, hdf_key: str = "dataset") -> tuple[dict, str]:
     """The shell's namespace and banner for ``target``.
 
-    Always holds ``datakit`` (plus ``pd`` and ``np``).  A folder adds ``ds``
-    (``Dataset.from_directory``); a saved dataset (``.pkl``/``.pickle``/``.h5``/``.hdf5``)
-    adds ``df`` (``load_dataset``).  Loading a pickle prints a one-line warning on stderr
+    Always holds ``datakit`` and ``explore`` (plus ``pd`` and ``np``).  A folder adds
+    ``ds`` and ``dataset`` (``Dataset.from_directory``, the same object), ``inventory``
+    and ``report`` (the inventory report); a saved dataset
+    (``.pkl``/``.pickle``/``.h5``/``.hdf5``) adds ``df`` (``load_dataset``) and ``report``
+    (the materialized report).  Loading a pickle prints a one-line warning on stderr
     first, and safe mode (``DATAKIT_ALLOW_PICKLE=0``) refuses it with
     :class:`~datakit.PickleRefused`.  A path that does not exist raises
     ``FileNotFoundError``; another kind of file raises ``ValueError``.
@@ -87,8 +94,10 @@ def build_namespace(target=None, *, hdf_key: str = "dataset") -> tuple[dict, str
 
     import datakit
 
-    namespace: dict = {"datakit": datakit, "pd": pd, "np": np}
-    lines = [f"datakit {datakit.get_version()}: datakit, pd and np are imported."]
+    from .explore import explore
+
+    namespace: dict = {"datakit": datakit, "explore": explore, "pd": pd, "np": np}
+    lines = [f"datakit {datakit.get_version()}: datakit, explore, pd and np are imported."]
     if target is None:
         lines.append("No experiment loaded: ds = datakit.Dataset.from_directory(path) "
                      "or df = datakit.load_dataset(path)")
@@ -99,8 +108,11 @@ def build_namespace(target=None, *, hdf_key: str = "dataset") -> tuple[dict, str
         raise FileNotFoundError(f"no such folder or file: {path}")
     if path.is_dir():
         ds = datakit.Dataset.from_directory(path)
-        namespace["ds"] = ds
+        namespace.update(ds=ds, dataset=ds, inventory=ds.inventory,
+                         report=explore(ds, print_output=False))
         lines.append(_dataset_banner(ds, path))
+        lines.append("     also: dataset (= ds), inventory (= ds.inventory), "
+                     "report (explore(ds, print_output=False))")
     else:
         suffix = path.suffix.lower()
         if suffix not in PICKLE_SUFFIXES + HDF5_SUFFIXES:
@@ -113,8 +125,9 @@ def build_namespace(target=None, *, hdf_key: str = "dataset") -> tuple[dict, str
             if pickle_allowed():  # safe mode refuses in load_dataset with its own message
                 print(PICKLE_WARNING.format(path=path), file=sys.stderr, flush=True)
         df = datakit.load_dataset(path, hdf_key=hdf_key)
-        namespace["df"] = df
+        namespace.update(df=df, report=explore(df, print_output=False))
         lines.append(_frame_banner(df, path))
+        lines.append("     also: report (explore(df, print_output=False))")
     return namespace, "\n".join(lines)
 
 

@@ -11,8 +11,9 @@ Tags: ``float`` (NaN/inf), ``int`` (outside int64), ``tuple``, ``set``, ``frozen
 dtype, shape, base64 of the raw bytes, or a list of items for object arrays), ``np``
 (numpy scalar), ``ts``/``td`` (pandas Timestamp/Timedelta: integer in its unit, unit, tz),
 ``nat``, ``na``, ``datetime``/``date``/``time``/``timedelta`` (standard library),
-``complex``, ``bytes``, ``path``.  Anything else (a DataFrame in a cell, a custom object)
-raises ``TypeError``: such a value needs the pickle format.
+``complex``, ``bytes``, ``path``, ``frame`` (a pandas DataFrame with a flat index and
+flat column labels: labels, dtypes and one ``nd`` per column).  Anything else (a custom
+object, a MultiIndex frame) raises ``TypeError``: such a value needs the pickle format.
 
 Decoding only ever builds these types; it never imports or calls anything named by the
 data, so it is safe on untrusted input.
@@ -80,6 +81,8 @@ def _enc(v: Any, depth: int, active: set) -> Any:
         return v if math.isfinite(v) else _tagged("float", v=repr(v))
     if depth > _MAX_DEPTH:
         raise ValueError(f"value nested deeper than {_MAX_DEPTH} levels")
+    if isinstance(v, pd.DataFrame):
+        return _enc_frame(v, depth + 1, active)
     if t in (list, tuple, set, frozenset, dict) or isinstance(v, (np.ndarray, dict)):
         if id(v) in active:
             raise ValueError("cyclic reference in a value to be stored")
@@ -111,6 +114,66 @@ def _enc_container(v, t, depth, active):
     if all(type(k) is str for k in v) and TAG not in v:
         return {k: _enc(x, depth, active) for k, x in v.items()}
     return _tagged("dict", v=[[_enc(k, depth, active), _enc(x, depth, active)] for k, x in v.items()])
+
+
+def _enc_frame(df: pd.DataFrame, depth: int, active: set) -> dict:
+    """A flat DataFrame: column labels, dtypes and values; index as values or a range."""
+    if isinstance(df.columns, pd.MultiIndex) or isinstance(df.index, pd.MultiIndex):
+        raise TypeError("cannot store a DataFrame with a MultiIndex without pickle")
+    columns, dtypes, data = [], [], []
+    for j in range(df.shape[1]):
+        series = df.iloc[:, j]
+        dtype = series.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
+            values = series.to_numpy()
+        else:  # str, object, categories, nullable: plain Python items
+            values = series.to_numpy(dtype=object, copy=True)
+            values[pd.isna(values)] = None
+        columns.append(_enc(df.columns[j], depth, active))
+        dtypes.append(str(dtype))
+        data.append(_enc(values, depth, active))
+    index = df.index
+    if type(index) is pd.RangeIndex:
+        encoded_index = {"range": [index.start, index.stop, index.step]}
+    else:
+        encoded_index = {"values": _enc(index.to_numpy(dtype=object)
+                                        if index.dtype == object or not isinstance(index.dtype, np.dtype)
+                                        else index.to_numpy(), depth, active)}
+    encoded_index["dtype"] = str(index.dtype)
+    return _tagged("frame", columns=columns, columns_dtype=str(df.columns.dtype), dtypes=dtypes,
+                   data=data, index=encoded_index, index_name=_enc(index.name, depth, active))
+
+
+def _dec_frame(x) -> pd.DataFrame:
+    columns = [_dec(c) for c in x["columns"]]
+    data = [_dec(d) for d in x["data"]]
+    if len(columns) != len(data) or len(columns) != len(x["dtypes"]):
+        raise ValueError("stored DataFrame has mismatched columns")
+    spec = x["index"]
+    if "range" in spec:
+        index = pd.RangeIndex(*[int(v) for v in spec["range"]])
+    else:
+        index = _as_dtype(pd.Index(_dec(spec["values"])), spec.get("dtype"))
+    index.name = _dec(x.get("index_name"))
+    df = pd.DataFrame(dict(enumerate(data)), index=index) if data else pd.DataFrame(index=index)
+    for j, dtype in enumerate(x["dtypes"]):
+        if str(df.iloc[:, j].dtype) != dtype:
+            try:
+                df.isetitem(j, df.iloc[:, j].astype(dtype))
+            except (TypeError, ValueError):
+                pass  # a dtype this pandas does not know: keep the plain values
+    if columns:
+        df.columns = _as_dtype(pd.Index(columns, dtype=object), x.get("columns_dtype"))
+    return df
+
+
+def _as_dtype(index: pd.Index, dtype) -> pd.Index:
+    if dtype is None or str(index.dtype) == dtype:
+        return index
+    try:
+        return index.astype(dtype)
+    except (TypeError, ValueError):
+        return index
 
 
 def _enc_atom(v, t):
@@ -230,4 +293,5 @@ _DECODERS = {
     "complex": lambda x: complex(_dec(x["v"][0]), _dec(x["v"][1])),
     "bytes": lambda x: base64.b64decode(x["v"]),
     "path": lambda x: pathlib.Path(x["v"]),
+    "frame": _dec_frame,
 }

@@ -237,7 +237,7 @@ def _example_row(rng, i: int, n: int, *, missing_pupil: bool) -> dict:
         ("treadmill", "moving"): rng.random(n) > 0.5,
         ("treadmill", "meta"): {"source_file": f"beh/run{i}_treadmill.csv", "n_rows": n,
                                 "time_basis": "master", "wraps": [], "gain": 1.0},
-        ("suite2p", "F"): rng.normal(size=(4 + i, 50)).astype(np.float32),
+        ("suite2p", "roi_fluorescence"): rng.normal(size=(4 + i, 50)).astype(np.float32),
         ("suite2p", "n_cells"): np.int64(4 + i),
         ("session_config", "duration"): 1200,
         ("session_config", "led_on"): bool(i % 2),
@@ -254,5 +254,5 @@ def _example_row(rng, i: int, n: int, *, missing_pupil: bool) -> dict:
     if not missing_pupil:
         row[("pupil", "diameter_mm")] = np.where(rng.random(n // 2) < 0.05, np.nan,
                                                  rng.normal(2.0, 0.2, n // 2))
-        row[("pupil", "meta")] = {"likelihood_threshold": 0.7, "landmarks": ["left", "right"]}
+        row[("pupil", "meta")] = {"confidence_threshold": 0.7, "landmarks": ["left", "right"]}
     return row

@@ -132,11 +132,12 @@ def role_mask(frame: pd.DataFrame, role: str, settings) -> np.ndarray:
 
 def payload_numbers(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
     """Numeric payloads (ImageNumber, nidaq counter) of the chosen dataqueue rows (NaN if not a number)."""
-    if "payload_value" in frame.columns:
-        return frame["payload_value"].to_numpy(dtype=np.float64)[rows]
     if "payload" not in frame.columns:
         return np.full(int(np.count_nonzero(rows)), np.nan)
-    return pd.to_numeric(frame["payload"][rows], errors="coerce").to_numpy(dtype=np.float64)
+    payload = frame["payload"]
+    if pd.api.types.is_numeric_dtype(payload.dtype):  # a loaded dataqueue: float32 numbers
+        return payload.to_numpy(dtype=np.float64)[rows]
+    return pd.to_numeric(payload[rows], errors="coerce").to_numpy(dtype=np.float64)
 
 
 def dataqueue_basis(context) -> str | None:
@@ -229,8 +230,13 @@ def interp_counter(counter, times, targets) -> np.ndarray:
 
 
 def wall_seconds(values) -> np.ndarray:
-    """Naive wall-clock datetimes (array-like) -> float seconds since the epoch (NaN for NaT)."""
+    """Wall-clock datetimes (array-like) -> float seconds since the epoch (NaN for NaT).
+
+    Naive values count as UTC; timezone-aware ones are converted to UTC first.
+    """
     ts = pd.DatetimeIndex(pd.to_datetime(values))
+    if ts.tz is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
     out = ts.asi8.astype(np.float64)
     unit = np.datetime_data(ts.dtype)[0] if ts.dtype.kind == "M" else "ns"
     scale = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}[unit]

@@ -69,7 +69,7 @@ def main(out: Path) -> None:
     rich = tuple(with_trials.notna().sum(axis=1).idxmax())      # a gratings/movies session
     window.state.select_cell(rich, "wheel")
     wait_for(window.state.cell_loaded)
-    keep = {"wheel.speed_mm", "pupil_dlc.pupil_diameter_mm", "meso_mean.Mean", "suite2p.dff",
+    keep = {"wheel.speed_mm", "pupil_dlc.pupil_diameter_mm", "meso_mean.Mean", "suite2p.deltaf_f",
             "treadmill.speed_mm", "meso_dff.dF_F", "mesomap.VISp_L"}
     window.plot.features.set_checked([v for v in window.plot.features.values() if v in keep])
     settle(800)

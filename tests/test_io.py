@@ -150,8 +150,8 @@ def test_hdf5_round_trip_of_empty_frames(tmp_path, df):
     assert_frames_equal(df, io.load_dataset(io.save_frame(df, tmp_path / "e.h5")))
 
 
-@pytest.mark.parametrize("cell", [pd.DataFrame({"a": [1]}), np.ma.masked_array([1, 2], [0, 1]),
-                                  {"ok": 1, "bad": object()}], ids=["frame", "masked", "object"])
+@pytest.mark.parametrize("cell", [pd.DataFrame({("a", "b"): [1]}), np.ma.masked_array([1, 2], [0, 1]),
+                                  {"ok": 1, "bad": object()}], ids=["multiindex-frame", "masked", "object"])
 def test_hdf5_refuses_cells_it_cannot_store_naming_the_cell(tmp_path, cell):
     df = one_column([np.arange(3), cell])
     with pytest.raises(TypeError, match=r"S1.*pickle"):
@@ -321,16 +321,23 @@ def test_unsupported_suffix_on_load(tmp_path):
     assert "'.csv'" in str(info.value) and "'.hdf5'" in str(info.value)
 
 
-def test_pandas_to_hdf_file_is_refused(tmp_path):
+def test_pandas_to_hdf_file_needs_an_explicit_allow_pickle(tmp_path, monkeypatch):
     path = tmp_path / "pandas.h5"
     with warnings.catch_warnings():  # pandas warns that it pickles the object column
         warnings.simplefilter("ignore")
         pd.DataFrame({"a": [np.arange(3), "x"]}, dtype=object).to_hdf(
             path, key="dataset", mode="w", format="fixed")
-    with pytest.raises(ValueError, match="datakit's HDF5 layout") as info:
+    monkeypatch.delenv("DATAKIT_ALLOW_PICKLE", raising=False)
+    with pytest.raises(PickleRefused, match="allow_pickle=True") as info:
         io.load_dataset(path)
-    assert str(path) in str(info.value)
-    assert pd.read_hdf(path, "dataset").shape == (2, 1)  # PyTables still unpickles for pandas
+    assert str(path) in str(info.value) and "pickles" in str(info.value)
+    df = io.load_dataset(path, allow_pickle=True)
+    assert df.shape == (2, 1) and list(df.iloc[0, 0]) == [0, 1, 2]
+    monkeypatch.setenv("DATAKIT_ALLOW_PICKLE", "1")  # an explicit yes in the environment
+    assert io.load_dataset(path).shape == (2, 1)
+    monkeypatch.setenv("DATAKIT_ALLOW_PICKLE", "0")  # safe mode wins over nothing
+    with pytest.raises(PickleRefused, match="Safe mode"):
+        io.load_dataset(path)
 
 
 def test_garbage_and_truncated_hdf5_are_refused(tmp_path):

@@ -53,7 +53,7 @@ def test_numeric_array_cells_are_sized_by_nbytes(frame, report):
     assert c.estimated_total_bytes == c.pointer_array_bytes + c.object_payload_bytes
     assert c.max_non_null_cell_bytes == max(a.nbytes + sys.getsizeof(np.empty(0)) for a in arrays)
     assert c.value_type_counts == {"ndarray[float64]": 4}
-    assert column(report, "suite2p.F").value_type_counts == {"ndarray[float32, 2-D]": 4}
+    assert column(report, "suite2p.roi_fluorescence").value_type_counts == {"ndarray[float32, 2-D]": 4}
 
 
 def test_string_arrays_count_their_strings(frame, report):

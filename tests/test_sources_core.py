@@ -43,7 +43,10 @@ def test_dataqueue_defines_the_master_clock(widefield):
     assert set(meta["devices"]) == {"Dhyana", "ThorCam", "encoder", "nidaq"}
     assert meta["device_sample_rate_hz"]["Dhyana"] == pytest.approx(49.72, abs=0.2)
     assert row[("dataqueue", "packet_ts")].dtype.kind == "M"
-    assert row[("dataqueue", "payload_value")].dtype == np.float64
+    assert row[("dataqueue", "payload")].dtype == np.float32          # the numbers, as before
+    text = row[("dataqueue", "payload_text")]                          # the encoder packets
+    assert all(str(v).startswith("EncoderData(") for v in text[ids == "encoder"])
+    assert np.isnan(row[("dataqueue", "payload")][ids == "encoder"]).all()
 
 
 def test_every_stream_shares_the_master_clock(widefield):
@@ -58,10 +61,17 @@ def test_every_stream_shares_the_master_clock(widefield):
     np.testing.assert_allclose(row[("pupil_metadata", "time_elapsed_s")], truth.thorcam_t, atol=1e-6)
     tread = row[("treadmill", "time_elapsed_s")]
     assert row[("treadmill", "meta")]["source_method"] == "dataqueue_encoder_payload"
-    np.testing.assert_allclose(tread, truth.encoder_t[truth.encoder_in_dataqueue], atol=1e-6)
+    # as before, only samples inside the experiment window (first to last master frame)
+    window = row[("dataqueue", "meta")]["experiment_window"]
+    enc_t = truth.encoder_t[truth.encoder_in_dataqueue]
+    inside = (enc_t >= window[0]) & (enc_t <= window[1])
+    assert 0 < inside.sum() <= len(enc_t)
+    np.testing.assert_allclose(tread, enc_t[inside], atol=1e-6)
     np.testing.assert_allclose(row[("treadmill", "distance_mm")],
-                               truth.encoder_distance_mm[truth.encoder_in_dataqueue], atol=0.01)
-    assert row[("treadmill", "timestamp")].dtype == np.int64
+                               truth.encoder_distance_mm[truth.encoder_in_dataqueue][inside], atol=0.01)
+    assert row[("treadmill", "timestamp")].dtype == np.float64       # as before (dataqueue route)
+    assert row[("treadmill", "meta")]["experiment_window"] == pytest.approx(
+        {"start": window[0], "end": window[1]})
     # wall-clock files mapped through packet_ts: within the 0-2 ms pop delay
     np.testing.assert_allclose(row[("notes", "time_elapsed_s")], truth.note_t, atol=5e-3)
     assert list(row[("notes", "note")]) == list(truth.note_text)

@@ -92,12 +92,19 @@ def test_every_time_series_feature_is_a_1d_array_of_stream_length(full):
                 exceptions |= {"mask", "regions"}
             if source == "suite2p":
                 per_cell = {"cell_index", "iscell_prob", "med_y", "med_x", "npix"}
-                n_cells = feats["meta"]["n_cells"]
-                for name in ("F", "Fneu", "F_corrected", "dff", "spks"):
+                n_cells, n_rois = feats["meta"]["n_cells"], feats["meta"]["n_rois"]
+                frames = ("roi_fluorescence", "neuropil_fluorescence", "F_corrected", "deltaf_f", "spks")
+                for name in frames:
                     assert feats[name].shape == (n_cells, n), name
                 for name in per_cell:
                     assert feats[name].shape == (n_cells,), name
-                exceptions |= per_cell | {"F", "Fneu", "F_corrected", "dff", "spks"}
+                assert feats["cell_identifier"].shape[0] == n_rois
+                assert feats["cell_mask"].shape == (n_rois,) and feats["cell_mask"].dtype == bool
+                assert isinstance(feats["stat"], list) and isinstance(feats["ops"], dict)
+                assert isinstance(feats["plane_directory"], str)
+                assert feats["time_native_s"].dtype == np.float32
+                exceptions |= per_cell | set(frames) | {"cell_identifier", "cell_mask", "stat",
+                                                        "ops", "plane_directory"}
             for name, value in feats.items():
                 if name in exceptions:
                     continue
@@ -135,7 +142,7 @@ def test_wheel_resampled_when_dataqueue_dropped_rows(full):
     feats = cell(df, files, "wheel")
     meta = feats["meta"]
     assert meta["alignment"] == "dataqueue_resampled"
-    assert meta["n_encoder_rows"] < meta["n_samples"]
+    assert meta["dataqueue_anchors"] < meta["n_samples"]
     assert len(feats["time_elapsed_s"]) == len(files.truth.encoder_t)
     assert np.abs(feats["time_elapsed_s"] - files.truth.encoder_t).max() < 0.15
 
@@ -162,7 +169,7 @@ def test_wheel_with_too_few_encoder_rows_uses_started_on_master_clock(tmp_path):
                           kinds=("dataqueue", "wheel"))
     rewrite_csv(files.paths["dataqueue"], lambda f: f[~f["device_id"].str.contains("encoder")])
     stream = datakit.load_path("wheel", files.paths["wheel"])
-    assert stream.meta["n_encoder_rows"] == 0
+    assert stream.meta["dataqueue_anchors"] == 0
     assert stream.meta["time_basis"] == "master"
     assert stream.meta["alignment"] == "wall_clock_started"
     assert np.abs(stream.t - files.truth.encoder_t).max() < 0.06
@@ -186,16 +193,24 @@ def test_psychopy_gratings_trials_on_master_clock(full):
     feats = cell(df, files, "psychopy")
     truth = files.truth.trials
     meta = feats["meta"]
-    assert meta["design"] == "gratings" and meta["time_basis"] == "master"
-    assert meta["alignment"] == "first_nidaq_pulse_wall_clock"
+    assert meta["task_branch"] == "gratings" and meta["time_basis"] == "master"
+    assert meta["task_inferred"] == "task-gratings"
+    assert meta["alignment_method"] == "first_nidaq_pulse_wall_clock"
     assert len(feats["start_s"]) == len(truth)  # the key-press row is not a trial
     assert np.abs(feats["start_s"] - truth["start_s"]).max() < 0.005
     assert np.abs(feats["stop_s"] - truth["stop_s"]).max() < 0.005
-    np.testing.assert_array_equal(feats["ori"], truth["ori"])
+    np.testing.assert_array_equal(feats["gratings_ori"], truth["ori"])
     np.testing.assert_array_equal(feats["time_elapsed_s"], feats["start_s"])
     # per-trial PsychoPy times are converted with the same offset
-    assert np.abs(feats["stim_grayScreen.started"] - truth["gray_start_s"]).max() < 0.005
+    assert np.abs(feats["gratings_stim_grayScreen.started"] - truth["gray_start_s"]).max() < 0.005
     assert set(feats["stop_source"]) == {"stopped"}
+    # the earlier windows: grating onset -> offset, gray onset -> grating onset
+    np.testing.assert_array_equal(feats["gratings_window_grating_start"], feats["start_s"])
+    np.testing.assert_array_equal(feats["gratings_window_grating_stop"], feats["stop_s"])
+    np.testing.assert_array_equal(feats["gratings_window_gray_stop"], feats["start_s"])
+    windows = feats["gratings_gratings_windows"][0]
+    assert windows == list(zip(feats["start_s"].tolist(), feats["stop_s"].tolist()))
+    assert all(w is windows or w == windows for w in feats["gratings_gratings_windows"])
 
 
 def test_psychopy_movies(full):
@@ -203,11 +218,11 @@ def test_psychopy_movies(full):
     files = cells["movies"]
     feats = cell(df, files, "psychopy")
     truth = files.truth.trials
-    assert feats["meta"]["design"] == "movies"
+    assert feats["meta"]["task_branch"] == "movies"
     assert feats["meta"]["stimulus_component"] == "movie"
     assert np.abs(feats["start_s"] - truth["start_s"]).max() < 0.005
     assert np.abs(feats["stop_s"] - truth["stop_s"]).max() < 0.005
-    assert list(feats["movie_file"]) == list(truth["movie_file"])
+    assert list(feats["movies_movie_file"]) == list(truth["movie_file"])
 
 
 def test_psychopy_keeps_trials_whose_stop_is_blank(tmp_path):
@@ -266,7 +281,7 @@ def test_psychopy_without_nidaq_pulses_uses_the_dataqueue_wall_clock(tmp_path):
     rewrite_csv(files.paths["dataqueue"], lambda f: f[f["device_id"] != "nidaq"])
     stream = datakit.load_path("psychopy", files.paths["psychopy"])
     assert stream.meta["time_basis"] == "master"
-    assert stream.meta["alignment"] == "expStart_wall_clock"
+    assert stream.meta["alignment_method"] == "expStart_wall_clock"
     assert "no nidaq pulses" in stream.meta["note_dataqueue"]
 
 
@@ -281,15 +296,17 @@ def test_psychopy_generic_design_single_trial_materializes_as_arrays(tmp_path):
         "0.5,0,,,1.6,1.7,2.7,2.75,2025-07-06 16h12.03.123456 -0700,\n")
     df = materialize(tmp_path)
     feats = {f: df.iloc[0][("psychopy", f)] for s, f in df.columns if s == "psychopy"}
-    assert feats["meta"]["design"] == "generic"
+    assert feats["meta"]["task_branch"] == "raw"
     assert feats["meta"]["time_basis"] == "psychopy_expstart"
-    assert "key_resp.rt" not in feats  # empty on every trial row
+    assert feats["meta"]["key_resp_rt"] == pytest.approx(1.5)
+    assert feats["meta"]["key_resp_column"] == "key_resp.rt"
+    assert "raw_key_resp.rt" not in feats  # empty on every trial row
     for name, value in feats.items():
         if name != "meta":
             assert isinstance(value, np.ndarray) and value.shape == (1,), name
     assert feats["start_s"][0] == pytest.approx(1.6)  # the trial's earliest onset
     assert feats["stop_s"][0] == pytest.approx(2.75)  # its latest stop
-    assert feats["coherence"][0] == pytest.approx(0.5)
+    assert feats["raw_coherence"][0] == pytest.approx(0.5)
 
 
 def test_psychopy_not_a_trial_loop_csv(tmp_path):
@@ -329,12 +346,22 @@ def test_pupil_dlc_diameter_and_frame_times(full, which, fmt):
     np.testing.assert_allclose(feats["time_elapsed_s"], truth.thorcam_t, atol=1e-6)
     # the demo labels Pupil(2k+1)/Pupil(2k+2) as the ends of a diameter
     assert meta["pairing"] == "consecutive"
-    assert meta["landmark_pairs"][0] == ("Pupil1", "Pupil2")
+    assert meta["landmark_pairs"][0] == (0, 1)               # indices, as before
+    assert meta["landmark_pair_names"][0] == ("Pupil1", "Pupil2")
+    assert meta["confidence_threshold"] == 0.7 and meta["pixel_to_mm"] == 53.6
     d = feats["pupil_diameter_mm"]
     ok = np.isfinite(d) & ~truth.pupil_blink
     assert ok.mean() > 0.8
     assert np.median(np.abs(d[ok] - truth.pupil_diameter_mm[ok])) < 0.02
-    assert np.all(np.isnan(d[feats["n_valid_pairs"] == 0]))
+    measured = feats["pupil_diameter_measured"]
+    assert measured.dtype == bool
+    np.testing.assert_array_equal(measured, feats["n_valid_pairs"] > 0)
+    assert (~measured).sum() > 0
+    # low-confidence frames are interpolated between the measured ones, as before
+    pos = np.arange(d.size)
+    inside = ~measured & (pos > pos[measured][0])
+    np.testing.assert_allclose(d[inside], np.interp(pos[inside], pos[measured], d[measured]))
+    assert np.isnan(d[: np.argmax(measured)]).all()
     assert feats["Pupil8_likelihood"].shape == d.shape
 
 
@@ -364,7 +391,8 @@ def test_pupil_dlc_pairs_decided_by_geometry_and_natural_order(tmp_path):
     stream = datakit.load_path("pupil_dlc", path)
     assert stream.meta["pairing"] == "opposite"
     assert stream.meta["landmarks"] == names
-    assert stream.meta["landmark_pairs"][0] == ("Pupil1", "Pupil6")
+    assert stream.meta["landmark_pairs"][0] == (0, 5)
+    assert stream.meta["landmark_pair_names"][0] == ("Pupil1", "Pupil6")
     np.testing.assert_allclose(stream.value["pupil_diameter_mm"], diam_px / 53.6, rtol=1e-9)
     assert set(stream.value["n_valid_pairs"]) == {5}
     # no dataqueue, sidecar or timestamps: the configured pupil camera rate
@@ -444,10 +472,13 @@ def test_mesomap_traces_mask_and_regions_materialized(full):
     assert list(feats["regions"]["acronym"]) == list(regions["acronym"])
     np.testing.assert_array_equal(feats["regions"]["mask_label"], regions["mask_label"])
     meta = feats["meta"]
-    assert meta["has_mask"] and meta["has_regions"]
-    assert meta["mask_shape"] == [64, 64] and meta["n_regions"] == len(regions)
+    assert meta["mask_missing"] is False and meta["regions_missing"] is False
+    assert meta["mask_shape"] == [64, 64] and meta["region_count"] == len(regions)
     assert meta["roi_to_mask_label"]["VISp_L"] == 8
-    assert meta["rois_without_region"] == []
+    assert meta["roi_missing_region_metadata"] == []
+    assert meta["trace_columns"] == list(traces.columns[1:]) and meta["frame_column"] == "frame"
+    np.testing.assert_array_equal(meta["frame_index"], traces["frame"])
+    pd.testing.assert_frame_equal(meta["regions_table"], regions, check_dtype=False)
 
 
 def test_mesomap_without_siblings_and_without_dataqueue(tmp_path):
@@ -455,7 +486,7 @@ def test_mesomap_without_siblings_and_without_dataqueue(tmp_path):
     for extra in files.companions["mesomap"]:
         extra.unlink()
     stream = datakit.load_path("mesomap", files.paths["mesomap"])
-    assert stream.meta["has_mask"] is False and stream.meta["has_regions"] is False
+    assert stream.meta["mask_missing"] is True and stream.meta["regions_missing"] is True
     assert "mask" not in stream.value and "regions" not in stream.value
     assert stream.meta["time_basis"] == "assumed_rate"
     np.testing.assert_allclose(stream.t, np.arange(len(stream.t)) / 50.0)
@@ -491,11 +522,17 @@ def test_suite2p_processing_and_nidaq_frame_times(full):
                                atol=1e-6)
     np.testing.assert_array_equal(feats["cell_index"], keep)
     corrected = F[keep] - 0.7 * Fneu[keep]
+    np.testing.assert_allclose(feats["roi_fluorescence"], F[keep], rtol=1e-6)
+    np.testing.assert_allclose(feats["neuropil_fluorescence"], Fneu[keep], rtol=1e-6)
     np.testing.assert_allclose(feats["F_corrected"], corrected, rtol=1e-5, atol=1e-3)
-    base = np.percentile(corrected, 8.0, axis=1, keepdims=True)
-    np.testing.assert_allclose(feats["dff"], (corrected - base) / base, rtol=1e-4, atol=1e-5)
+    base = np.percentile(corrected, 3.0, axis=1, keepdims=True)  # the earlier 3rd percentile
+    np.testing.assert_allclose(feats["deltaf_f"], (corrected - base) / base, rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(feats["cell_identifier"], iscell.astype(np.float32))
+    np.testing.assert_array_equal(feats["cell_mask"], iscell[:, 0] > 0.5)
     meta = feats["meta"]
-    assert meta["neucoeff_source"] == "ops" and meta["neucoeff"] == 0.7
+    assert meta["neuropil_scale_source"] == "ops" and meta["neuropil_scale"] == 0.7
+    assert meta["baseline_percentile"] == 3.0
+    assert meta["baseline_percentile_mean"] == pytest.approx(float(base.mean()), rel=1e-4)
     assert meta["pulses_per_frame"] == 2 and meta["alignment"] == "nidaq_payload_counter"
     assert meta["n_rois"] == F.shape[0] and meta["n_cells"] == keep.size
 

@@ -1,4 +1,4 @@
-"""The ``datakit`` command: inspect, validate, build, profile, shell, demo, sources.
+"""The ``datakit`` command: inspect, validate, build, profile, shell, demo, sources, explore, convert.
 
 ``main(argv)`` returns the exit status: 0 success, 1 something failed (a file did not
 load, a save failed), 2 usage error (bad option, unsupported format, folder or file not
@@ -62,6 +62,11 @@ def _os_message(exc: OSError) -> str:
 def main(argv=None) -> int:
     """Run the ``datakit`` command line with ``argv`` (default ``sys.argv[1:]``)."""
     out.make_streams_safe()
+    from .compat import shell_shortcut
+
+    shortcut = shell_shortcut(sys.argv[1:] if argv is None else list(argv), COMMANDS)
+    if shortcut is not None:  # "datakit TARGET" opens the shell, like the earlier datakit
+        argv = shortcut
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

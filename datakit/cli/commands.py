@@ -258,7 +258,10 @@ def _check_hdf5(hdf_key: str) -> None:
 
 def cmd_build(args) -> int:
     from ..io import resolve_format, save_frame
+    from . import compat
 
+    if args.output is None:  # the earlier datakit's default: ROOT/processed/YYMMDD_dataset_mvp.h5
+        args.output = str(compat.default_output(args, args.format))
     target = Path(args.output).expanduser()
     if target.is_dir():
         raise UsageError(f"-o {args.output} is a folder; give a file name such as "
@@ -296,7 +299,7 @@ def cmd_build(args) -> int:
             lines += error_lines(failed, list(ds.inventory.index.names))
             print("\n".join(lines))
             return EXIT_FAILED
-    return EXIT_OK
+    return compat.shell_after_build(args, written)
 
 
 # --------------------------------------------------------------------------------------
@@ -469,3 +472,7 @@ COMMANDS = {
     "sources": cmd_sources,
     "cache": cmd_cache,
 }
+
+from . import compat as _compat  # noqa: E402  explore, convert (the earlier datakit's surface)
+
+COMMANDS.update(_compat.COMMANDS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from . import compat
 from .output import FORMATS
 
 PROG = "datakit"
@@ -120,6 +121,7 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--no-cache", dest="cache", action="store_false",
                        help="walk every folder and load every file again, without the "
                             "per-user index (see: datakit cache)")
+    compat.add_tags_alias(group)
 
 
 def _add_run(parser: argparse.ArgumentParser, *, workers: bool = True) -> None:
@@ -198,11 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
                  "  datakit build /data/exp --session ses-05 --no-strict -o ses05.pkl", [debug])
     _add_roots(p)
     group = p.add_argument_group("output")
-    group.add_argument("-o", "--output", metavar="OUT", required=True,
-                       help="file to write: .pkl/.pickle (pickle) or .h5/.hdf5 (HDF5)")
-    group.add_argument("--format", choices=("pickle", "pkl", "hdf5", "h5"), default=None,
-                       metavar="{pickle,hdf5}",
-                       help="file format (default: from the suffix of OUT)")
+    group.add_argument("-o", "--output", metavar="OUT",
+                       help="file to write: .pkl/.pickle (pickle) or .h5/.hdf5 (HDF5); default "
+                            "ROOT/processed/YYMMDD_dataset_mvp.h5 (.pkl with -f pickle)")
+    group.add_argument("-f", "--format", choices=("pickle", "pkl", "hdf5", "h5"), default=None,
+                       metavar="{h5,pickle}",
+                       help="file format (default: from the suffix of OUT, else h5)")
     group.add_argument("--hdf-key", default="dataset", metavar="KEY",
                        help="HDF5 group to write (default: %(default)s)")
     group.add_argument("--strict", action=argparse.BooleanOptionalAction, default=True,
@@ -211,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(exit status 1 if any)")
     _add_selection(p)
     _add_run(p)
+    compat.add_build_options(p)
 
     p = _command(sub, "profile", "Show where the memory of a saved dataset goes "
                  "(per source, per column, largest cells).",
@@ -260,4 +264,6 @@ def build_parser() -> argparse.ArgumentParser:
                  "file patterns and description.",
                  "  datakit sources\n  datakit sources --format csv -o sources.csv", [debug])
     _add_report_output(p, "the list")
+
+    compat.add_commands(sub, _command, debug)  # explore, convert (the earlier datakit's surface)
     return parser

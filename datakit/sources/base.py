@@ -62,8 +62,47 @@ class LoadedStream:
     def data(self):
         return self.value
 
+    @property
+    def payload(self) -> "StreamPayload":
+        """The value with its kind (the earlier implementation's ``StreamPayload``)."""
+        return StreamPayload.ensure(self.value)
+
     def __len__(self) -> int:
         return len(self.t)
+
+
+@dataclass(frozen=True)
+class StreamPayload:
+    """``kind`` (table, array, mapping, sequence, scalar), ``data`` and ``attrs`` of a
+    stream's value, as the earlier implementation described it."""
+
+    kind: str
+    data: Any
+    attrs: dict = field(default_factory=dict)
+
+    @classmethod
+    def ensure(cls, value) -> "StreamPayload":
+        if isinstance(value, StreamPayload):
+            return value
+        if isinstance(value, pd.DataFrame):
+            return cls("table", value, {"columns": list(value.columns), "index_name": value.index.name})
+        if isinstance(value, np.ndarray):
+            return cls("array", value, {"dtype": str(value.dtype), "shape": tuple(value.shape)})
+        if isinstance(value, Mapping):
+            return cls("mapping", value, {"keys": list(value)})
+        if isinstance(value, (list, tuple)):
+            return cls("sequence", value, {"length": len(value)})
+        return cls("scalar", value, {})
+
+    @property
+    def data_view(self):
+        return self.data
+
+    is_table = property(lambda self: self.kind == "table")
+    is_array = property(lambda self: self.kind == "array")
+    is_mapping = property(lambda self: self.kind == "mapping")
+    is_sequence = property(lambda self: self.kind == "sequence")
+    is_scalar = property(lambda self: self.kind == "scalar")
 
 
 @dataclass(frozen=True)
@@ -183,6 +222,12 @@ class DataSource:
         meta = dict(meta or {})
         meta.setdefault("source_tag", self.tag)
         meta.setdefault("kind", self.kind)
+        # the earlier implementation's standard keys (reference 2.1)
+        meta.setdefault("is_timeseries", self.kind == TIMESERIES)
+        if self.kind == INTERVALS:
+            meta.setdefault("is_interval", True)
+        if self.camera_tag:
+            meta.setdefault("camera_tag", self.camera_tag)
         return LoadedStream(self.tag, t, value, meta)
 
     def context_or_default(self, path: Path, context: LoadContext | None) -> LoadContext:

@@ -7,6 +7,12 @@
 2. the camera's frame-metadata sidecar, already loaded as a dependency;
 3. ``timestamps.csv``: frames spread evenly between the camera's started and stopped;
 4. the configured rate (settings), ``time_basis="assumed_rate"``.
+
+Besides ``time_basis`` and ``alignment``, the meta keeps the earlier implementation's
+timing keys: ``dataqueue_file``, ``dataqueue_device``, ``dataqueue_anchors`` (camera rows
+in the queue) and ``dataqueue_alignment`` (``direct`` when every frame has its row, else
+``resampled``); from a sidecar ``<sidecar>_file``, ``<sidecar>_alignment``
+(``metadata_direct``/``metadata_resampled``) and ``<sidecar>_frames``.
 """
 from __future__ import annotations
 
@@ -44,18 +50,22 @@ def from_dataqueue(context, role: str, frame_numbers: np.ndarray) -> tuple[np.nd
     basis = timeline.dataqueue_basis(context)
     payload = timeline.payload_numbers(frame, rows)
     n = frame_numbers.size
+    earlier = {"dataqueue_file": (context.dataqueue_meta or {}).get("source_file"),
+               "dataqueue_device": str(frame["device_id"][rows].iloc[0]),
+               "dataqueue_anchors": int(t_rows.size)}
     if n and np.isfinite(payload).all() and np.all(np.diff(payload) > 0):
         offset = counter_offset(payload, frame_numbers)
         times = timeline.interp_counter(payload - offset, t_rows, frame_numbers)
         matched = int(np.isin(frame_numbers, payload - offset).sum())
         meta = {"time_basis": basis, "alignment": "frame_number",
-                "n_dataqueue_rows": int(t_rows.size), "n_frames_matched": matched}
+                "n_frames_matched": matched, **earlier,
+                "dataqueue_alignment": "direct" if matched == n else "resampled"}
         if offset:
             meta["frame_counter_offset"] = offset
         return times, meta
     times, method = timeline.align_by_count(t_rows, n)
-    return times, {"time_basis": basis, "alignment": f"count_{method}",
-                   "n_dataqueue_rows": int(t_rows.size)}
+    return times, {"time_basis": basis, "alignment": f"count_{method}", **earlier,
+                   "dataqueue_alignment": method}
 
 
 def from_timestamps(context, device_role: str, n: int) -> tuple[np.ndarray, dict] | None:
@@ -86,13 +96,16 @@ def frame_times(context, role: str, frame_numbers, *, sidecar_tag: str | None,
         return found
     sidecar = context.get_dependency(sidecar_tag) if sidecar_tag else None
     if sidecar is not None and sidecar.t.size >= 2:
+        earlier = {f"{sidecar_tag}_file": sidecar.meta.get("source_file"),
+                   f"{sidecar_tag}_frames": int(sidecar.t.size)}
         if sidecar.t.size == n:
             return sidecar.t.copy(), {"time_basis": sidecar.meta.get("time_basis"),
-                                      "alignment": f"{sidecar_tag}_frames"}
+                                      "alignment": f"{sidecar_tag}_frames", **earlier,
+                                      f"{sidecar_tag}_alignment": "metadata_direct"}
         times, method = timeline.align_by_count(sidecar.t, n)
         return times, {"time_basis": sidecar.meta.get("time_basis"),
-                       "alignment": f"{sidecar_tag}_{method}",
-                       "n_sidecar_frames": int(sidecar.t.size)}
+                       "alignment": f"{sidecar_tag}_{method}", **earlier,
+                       f"{sidecar_tag}_alignment": f"metadata_{method}"}
     found = from_timestamps(context, role, n)
     if found is not None:
         return found

@@ -1,9 +1,13 @@
 """``dataqueue``: the acquisition queue CSV, the cell's master clock.
 
 Header ``queue_elapsed,packet_ts,device_ts,device_id,payload`` (+ fanned-out dict payload
-columns since 2026).  Numeric payloads (camera ImageNumber, nidaq edge counter) are in
-``payload_value``; ``payload`` keeps the text ones (encoder packets) and is empty for
-numeric rows.  ``t`` is ``queue_elapsed`` on the master clock: zero at the first
+columns since 2026).  Features, as the earlier implementation named them: every column of
+the file, with ``payload`` the numbers (camera ImageNumber, nidaq edge counter) as
+float32 and NaN for text; the text payloads (treadmill ``EncoderData(...)`` packets) are
+kept in ``payload_text`` (None for numeric rows); ``packet_ts``/``device_ts`` are
+datetimes (UTC-labelled, as before: the digits are the rig's local wall clock);
+``device_id`` is categorical; ``queue_elapsed`` is the file's value; ``time_elapsed_s``
+is ``t``.  ``t`` is ``queue_elapsed`` on the master clock: zero at the first
 master-camera row (settings.devices.master_camera), rows sorted, ties nudged by a few
 ulps so ``t`` strictly increases and no row is lost.  Without master-camera rows the zero
 is the first row and ``time_basis`` says ``dataqueue_first_row``.
@@ -59,11 +63,11 @@ class DataqueueSource(DataSource):
             frame, qe = frame.iloc[order], qe[order]
             meta["resorted"] = True
         frame, qe = _drop_repeated_packets(frame, qe, meta)
+        frame = frame.reset_index(drop=True)
+        frame["queue_elapsed"] = qe        # the file's values (sorted), before nudging ties
         qe, ties = timeline.break_ties(qe)
         if ties:
             meta["n_tied_times_nudged"] = ties
-        frame = frame.reset_index(drop=True)
-        frame["queue_elapsed"] = qe
         if not isinstance(frame["device_id"].dtype, pd.CategoricalDtype):
             frame["device_id"] = frame["device_id"].astype(str).astype("category")
 
@@ -78,22 +82,29 @@ class DataqueueSource(DataSource):
             zero = float(qe[0])
             basis = timeline.DATAQUEUE_FIRST_ROW
             window = None
-            master_id = None
+            # as before: the first non-empty device id stands in (else "master")
+            ids = frame["device_id"].astype(str).str.strip()
+            named = ids[(ids != "") & (ids.str.lower() != "nan")]
+            master_id = str(named.iloc[0]) if len(named) else "master"
         t = qe - zero
         frame["time_elapsed_s"] = t
 
         if "payload" in frame.columns:
-            # numbers (ImageNumber, nidaq counter) parsed once into payload_value; payload
-            # keeps only the text payloads (encoder packets), so a materialized cell does
-            # not carry 200k number strings (slow to pickle between processes)
-            value = pd.to_numeric(frame["payload"], errors="coerce").astype(np.float64)
-            frame["payload_value"] = value
-            frame["payload"] = frame["payload"].where(value.isna())
+            # numbers (ImageNumber, nidaq counter) as float32, as the earlier implementation
+            # had them; the text payloads (encoder packets) move to payload_text, so a
+            # materialized cell does not carry 200k number strings
+            raw = frame["payload"]
+            value = pd.to_numeric(raw, errors="coerce")
+            is_text = (value.isna() & raw.notna()).to_numpy()
+            text = raw.where(is_text) if is_text.any() else \
+                pd.Series(None, index=frame.index, dtype=object)
+            frame["payload"] = value.astype(np.float32)
+            frame.insert(frame.columns.get_loc("payload") + 1, "payload_text", text)
         for column in ("packet_ts", "device_ts"):
             if column in frame.columns:
                 parsed = timeline.parse_wall(frame[column])
                 if parsed.notna().any():
-                    frame[column] = parsed
+                    frame[column] = parsed.dt.tz_localize("UTC")
 
         counts = frame["device_id"].value_counts(sort=False)
         devices = {str(k): int(v) for k, v in counts.items() if v}
@@ -102,12 +113,15 @@ class DataqueueSource(DataSource):
         if "packet_ts" in frame.columns and frame["packet_ts"].dtype.kind == "M":
             rows = master if master.any() else np.ones(len(frame), dtype=bool)
             wall_map = timeline.fit_wall_map(
-                timeline.wall_seconds(frame["packet_ts"].to_numpy()[rows]), t[rows], basis)
+                timeline.wall_seconds(frame["packet_ts"][rows]), t[rows], basis)
         meta.update({
-            "n_rows": int(len(frame)),
+            "n_entries": int(len(frame)),
             "devices": devices,
             "master_device_id": master_id,
             "master_queue_start": zero,
+            "per_device_queue_start": {name: s + zero for name, s in starts.items()},
+            "device_aliases": _aliases(devices, settings),
+            "affine": _affine(frame, master if master.any() else None, t),
             "time_basis": basis,
             "experiment_window": window,
             "device_sample_rate_hz": rates,
@@ -118,6 +132,34 @@ class DataqueueSource(DataSource):
             meta["note"] = ("no master-camera rows (looked for device ids containing "
                             f"{list(settings.devices.master_camera)}); zero is the first row")
         return self.stream(t, frame, meta)
+
+
+def _aliases(devices: dict, settings) -> dict:
+    """Device ids of the master and pupil cameras -> ``meso``/``pupil`` (earlier meta)."""
+    out = {}
+    for device in devices:
+        if settings.devices.matches("master_camera", device):
+            out[device] = "meso"
+        elif settings.devices.matches("pupil_camera", device):
+            out[device] = "pupil"
+    return out
+
+
+def _affine(frame: pd.DataFrame, master, t: np.ndarray) -> dict | None:
+    """``{a, b}`` with ``epoch_s = a * t + b`` from the master camera's first and last
+    (t, device_ts) pair (earlier meta ``affine``); None with fewer than 2 such points."""
+    if "device_ts" not in frame.columns or frame["device_ts"].dtype.kind != "M" or master is None:
+        return None
+    wall = timeline.wall_seconds(frame["device_ts"][master])
+    times = t[master]
+    ok = np.isfinite(wall)
+    if ok.sum() < 2:
+        return None
+    wall, times = wall[ok], times[ok]
+    if times[-1] == times[0]:
+        return None
+    a = (wall[-1] - wall[0]) / (times[-1] - times[0])
+    return {"a": float(a), "b": float(wall[0] - a * times[0])}
 
 
 def _drop_repeated_packets(frame: pd.DataFrame, qe: np.ndarray, meta: dict):

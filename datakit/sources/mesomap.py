@@ -14,9 +14,12 @@ dataqueue rows matched by frame number, else the mesoscope sidecar, else
 Value (a mapping): one 1-D array per ROI (one entry per frame), ``frame``, and the
 session-level data, kept so it is materialized: ``mask`` (2-D int array; absent when
 there is no mask file) and ``regions`` (a dict column -> 1-D array; absent when there is
-no regions file).  These two are the exceptions to "one entry per frame".  Meta records
-whether each sibling was found, the mask's shape/dtype/labels, the region count and
-which ROI maps to which mask label.
+no regions file).  These two are the exceptions to "one entry per frame".  Meta keeps
+the earlier implementation's keys: ``n_frames``, ``n_rois``, ``trace_columns``,
+``frame_column``, ``frame_index`` (the frame numbers), ``mask_path``, ``mask_missing``,
+``mask_shape``/``mask_dtype``/``mask_labels``, ``regions_path``, ``region_count``,
+``regions_table`` (a DataFrame), ``roi_to_mask_label`` and
+``roi_missing_region_metadata``, plus the timing keys.
 """
 from __future__ import annotations
 
@@ -96,16 +99,17 @@ class MesomapSource(DataSource):
                 renamed[roi] = key
             value[key] = pd.to_numeric(frame[roi], errors="coerce").to_numpy(dtype=np.float64)[rows]
         meta: dict = {"source_file": str(path), "n_frames": int(t.size), "n_rois": len(rois),
-                      "rois": rois, **clock, **read_info,
+                      "trace_columns": rois, "frame_column": "frame",
+                      "frame_index": value["frame"].copy(), **clock, **read_info,
                       **timeline.merge_order_info(order_info, more)}
         if renamed:
             meta["renamed_rois"] = renamed
 
         mask_path = sibling(path, ".mask.npy")
         meta["mask_path"] = str(mask_path)
-        meta["has_mask"] = mask_path.exists()
+        meta["mask_missing"] = not mask_path.exists()
         mask = None
-        if meta["has_mask"]:
+        if not meta["mask_missing"]:
             mask = read_mask(mask_path)
             labels = np.unique(mask)
             value["mask"] = mask
@@ -114,8 +118,8 @@ class MesomapSource(DataSource):
 
         regions_path = sibling(path, ".regions.csv")
         meta["regions_path"] = str(regions_path)
-        meta["has_regions"] = regions_path.exists()
-        if meta["has_regions"]:
+        meta["regions_missing"] = not regions_path.exists()
+        if not meta["regions_missing"]:
             regions = read_csv(regions_path)
             regions.columns = [str(c).strip() for c in regions.columns]
             require_columns(regions, ["acronym", "mask_label"], regions_path,
@@ -125,16 +129,18 @@ class MesomapSource(DataSource):
             labels = pd.to_numeric(regions["mask_label"], errors="coerce").to_numpy()
             lookup = {a: (int(v) if np.isfinite(v) else None) for a, v in zip(acronyms, labels)}
             meta.update({
-                "n_regions": int(len(regions)),
+                "region_count": int(len(regions)),
                 "region_columns": list(regions.columns),
+                "regions_table": regions,
                 "roi_to_mask_label": {r: lookup.get(r) for r in rois if r in lookup},
-                "rois_without_region": [r for r in rois if r not in lookup],
+                "roi_missing_region_metadata": [r for r in rois if r not in lookup],
             })
             if mask is not None:
                 present = set(np.unique(mask).tolist())
                 missing = [int(v) for v in labels if np.isfinite(v) and int(v) not in present]
                 if missing:
                     meta["region_labels_not_in_mask"] = missing
+        value["time_elapsed_s"] = t.copy()  # in the value too, as before
         return self.stream(t, value, meta)
 
 

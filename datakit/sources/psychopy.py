@@ -44,12 +44,25 @@ Clock
     (``n_dropped_nan_time``), a repeated start (a row written twice) too
     (``n_dropped_duplicate_time``).
 
-Features: every kept column (``.started``/``.stopped``/``thisRow.t`` converted to the
-stream's clock; ``.rt`` and durations untouched), plus ``start_s``, ``stop_s``,
-``duration_s``, ``start_source``, ``stop_source`` and ``time_elapsed_s`` (= start).
+Features, named as the earlier implementation named them: every kept column prefixed
+with the task branch (``gratings_``, ``movies_``, ``raw_`` for other designs), e.g.
+``gratings_stim_grating.started`` (``.started``/``.stopped``/``thisRow.t`` converted to
+the stream's clock; ``.rt`` and durations untouched); for gratings also
+``gratings_window_grating_start``/``_stop`` (the trial's grating interval),
+``gratings_window_gray_start``/``_stop`` (gray screen onset to grating onset) and the
+lists of valid ``(start, stop)`` windows ``gratings_gratings_windows`` and
+``gratings_gray_windows`` (repeated on every trial, as before); then ``start_s``,
+``stop_s``, ``duration_s``, ``start_source``, ``stop_source`` and ``time_elapsed_s``
+(= start).  Meta keeps the earlier keys (``task_inferred``, ``task_branch``,
+``row_time_column``, ``row_time_extended_to``, ``key_resp_rt``, ``key_resp_column``,
+``exp_start``, ``exp_start_offset_s`` = first nidaq pulse wall time - expStart,
+``exp_start_keypress_offset_s`` = that - ``key_resp_rt``, ``start_offset_s`` (the
+same), ``dataqueue_file``, ``dataqueue_pulses``, ``dataqueue_queue_start``,
+``abs_start_time``, ``alignment_method``).
 """
 from __future__ import annotations
 
+import datetime as _dt
 import re
 
 import numpy as np
@@ -62,10 +75,14 @@ from .registry import register_builtin
 
 PSYCHOPY_EXPSTART = "psychopy_expstart"
 GRATINGS, MOVIES, GENERIC = "gratings", "movies", "generic"
+#: the earlier implementation's task branch (the feature prefix) of each design
+BRANCH = {GRATINGS: "gratings", MOVIES: "movies", GENERIC: "raw"}
+_KEY_RESP_RT = re.compile(r"key_resp.*\.rt$")
+_TIME_LIKE = (".started", ".stopped", ".rt", ".t")
 
 _EXP_START = re.compile(
     r"^\s*(?P<date>\d{4}-\d{2}-\d{2})[ _T](?P<h>\d{1,2})h(?P<m>\d{2})[.:](?P<s>\d{2})"
-    r"(?:[.,](?P<frac>\d{1,9}))?\s*(?:Z|[+-]\d{2}:?\d{2})?\s*$")
+    r"(?:[.,](?P<frac>\d{1,9}))?\s*(?P<tz>Z|[+-]\d{2}:?\d{2})?\s*$")
 _TIME_SUFFIXES = (".started", ".stopped")
 _EXTRA_TIME_COLUMNS = ("thisRow.t",)
 _GAP_WORDS = ("gray", "grey", "blank")
@@ -90,6 +107,50 @@ def parse_exp_start(text) -> pd.Timestamp | None:
     if stamp.tzinfo is not None:
         stamp = stamp.tz_localize(None)  # keep the local wall time, drop the offset
     return stamp
+
+
+def exp_start_text(text) -> str | None:
+    """``expStart`` as ISO text keeping its UTC offset when it has one (earlier meta)."""
+    stamp = parse_exp_start(text)
+    if stamp is None:
+        return None
+    match = _EXP_START.match(str(text).strip())
+    if match is None:  # an ISO time: pandas keeps its offset
+        parsed = pd.to_datetime(str(text).strip(), errors="coerce", format="ISO8601")
+        return pd.Timestamp(parsed).isoformat() if pd.notna(parsed) else stamp.isoformat()
+    tz = match.group("tz")
+    if not tz:
+        return stamp.isoformat()
+    if tz == "Z":
+        return stamp.tz_localize("UTC").isoformat()
+    digits = tz[1:].replace(":", "")
+    offset = pd.Timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    return stamp.tz_localize(_dt.timezone(offset if tz[0] == "+" else -offset)).isoformat()
+
+
+def row_time_info(frame: pd.DataFrame, times: np.ndarray, col: dict) -> dict:
+    """The earlier implementation's row-time column (the first ``display_*.started`` with
+    at least 2 numbers) and the latest time it was extended to (any ``.started``,
+    ``.stopped``, ``.rt`` or ``.t`` column); ``times``/``col``: the parsed time columns."""
+    for name, j in col.items():
+        if name.startswith("display_") and name.endswith(".started") \
+                and np.isfinite(times[:, j]).sum() >= 2:
+            extra = [c for c in frame.columns if str(c).endswith((".rt", ".t")) and c not in col]
+            values = np.concatenate([times.ravel(), _numeric(frame, extra).ravel()])
+            top = np.max(np.where(np.isfinite(values), values, -np.inf), initial=-np.inf)
+            return {"row_time_column": name,
+                    "row_time_extended_to": float(top) if np.isfinite(top) else None}
+    return {"row_time_column": None, "row_time_extended_to": None}
+
+
+def key_response(frame: pd.DataFrame) -> tuple[float | None, str | None]:
+    """The first non-empty ``key_resp*.rt`` value and its column (earlier meta)."""
+    for column in frame.columns:
+        if _KEY_RESP_RT.match(str(column)):
+            values = pd.to_numeric(frame[column], errors="coerce").dropna()
+            if len(values):
+                return float(values.iloc[0]), str(column)
+    return None, None
 
 
 def loop_counter(frame: pd.DataFrame) -> str | None:
@@ -151,6 +212,12 @@ def _numeric(frame: pd.DataFrame, columns) -> np.ndarray:
         pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64) for c in columns])
 
 
+def _window_list(starts: np.ndarray, stops: np.ndarray) -> list[tuple[float, float]]:
+    """Valid ``(start, stop)`` pairs (finite, stop after start), as the earlier lists."""
+    ok = np.isfinite(starts) & np.isfinite(stops) & (stops > starts)
+    return list(zip(starts[ok].tolist(), stops[ok].tolist()))
+
+
 def _next_after(values: np.ndarray, rows: np.ndarray, after: np.ndarray) -> np.ndarray:
     """For each trial: the earliest value > ``after`` in its own row or any later row.
 
@@ -193,8 +260,11 @@ class PsychopySource(DataSource):
                       **read_info}
 
         design, stim, gap, reason = self._design(path, context, components)
-        meta.update({"design": design, "design_from": reason, "stimulus_component": stim,
-                     "gap_component": gap})
+        key_rt, key_column = key_response(frame)
+        meta.update({"task_inferred": f"task-{design}" if design != GENERIC else None,
+                     "task_branch": BRANCH[design], "task_branch_from": reason,
+                     "stimulus_component": stim, "gap_component": gap,
+                     "key_resp_rt": key_rt, "key_resp_column": key_column})
 
         trial_rows = np.flatnonzero(frame[counter].notna().to_numpy())
         if trial_rows.size == 0:
@@ -203,6 +273,7 @@ class PsychopySource(DataSource):
                         if c.endswith(_TIME_SUFFIXES) or c in _EXTRA_TIME_COLUMNS]
         times = _numeric(frame, time_columns)
         col = {c: i for i, c in enumerate(time_columns)}
+        meta.update(row_time_info(frame, times, col))
         started = times[:, [col[c] for c in time_columns if c.endswith(".started")]]
         stopped = times[:, [col[c] for c in time_columns if c.endswith(".stopped")]]
 
@@ -250,11 +321,20 @@ class PsychopySource(DataSource):
         trials = trials.drop(columns=empty)
         if empty:
             meta["n_empty_columns_dropped"] = len(empty)
-        offset, basis, clock_meta = self._clock(path, context, frame)
+        offset, basis, clock_meta = self._clock(path, context, frame, key_rt)
         meta.update(clock_meta)
         for c in time_columns:
             if c in trials.columns:
                 trials[c] = times[trial_rows, col[c]] + offset
+        if design == GRATINGS:
+            gray_on = (times[trial_rows, col[f"{gap}.started"]] + offset
+                       if gap is not None else np.full(trial_rows.size, np.nan))
+            trials["window_grating_start"] = start + offset
+            trials["window_grating_stop"] = stop + offset
+            trials["window_gray_start"] = gray_on
+            trials["window_gray_stop"] = start + offset
+        branch = BRANCH[design]
+        trials.columns = [f"{branch}_{c}" for c in trials.columns]
         trials["start_s"] = start + offset
         trials["stop_s"] = stop + offset
         trials["duration_s"] = stop - start
@@ -268,6 +348,15 @@ class PsychopySource(DataSource):
         # repeated row (counted as n_dropped_duplicate_time)
         trials = trials.iloc[idx].reset_index(drop=True)
         meta.update(order_info)
+        if design == GRATINGS:  # the earlier lists of valid windows, on every trial row
+            for name, (a, b) in (("gratings_windows", ("window_grating_start", "window_grating_stop")),
+                                 ("gray_windows", ("window_gray_start", "window_gray_stop"))):
+                windows = _window_list(trials[f"{branch}_{a}"].to_numpy(),
+                                       trials[f"{branch}_{b}"].to_numpy())
+                column = np.empty(len(trials), dtype=object)
+                column[:] = [windows] * len(trials)
+                position = trials.columns.get_loc("start_s")
+                trials.insert(position, f"{branch}_{name}", column)
         sources = trials["stop_source"].value_counts()
         meta.update({
             "time_basis": basis,
@@ -336,10 +425,23 @@ class PsychopySource(DataSource):
                 return first, mask, dq[name].iloc[first], name
         return "the first nidaq pulse of the dataqueue has no readable wall time (device_ts/packet_ts)"
 
-    def _clock(self, path, context, frame) -> tuple[float, str, dict]:
+    def _clock(self, path, context, frame, key_rt=None) -> tuple[float, str, dict]:
         """(offset added to PsychoPy seconds, time_basis, meta)."""
         dq = context.dataqueue_frame
-        meta: dict = {}
+        meta: dict = {"exp_start": None}
+        if "expStart" in frame.columns and frame["expStart"].notna().any():
+            meta["exp_start"] = exp_start_text(frame["expStart"].dropna().iloc[0])
+        dq_meta = context.dataqueue_meta or {}
+        meta.update({"dataqueue_file": dq_meta.get("source_file"), "dataqueue_pulses": None,
+                     "dataqueue_queue_start": None, "abs_start_time": None})
+        if dq is not None:
+            nidaq = timeline.role_mask(dq, "nidaq", context.settings)
+            meta["dataqueue_pulses"] = int(nidaq.sum())
+            meta["dataqueue_queue_start"] = float(dq["queue_elapsed"].iloc[0]) if len(dq) else None
+            if nidaq.any() and "device_ts" in dq.columns and dq["device_ts"].dtype.kind == "M":
+                first = dq["device_ts"][nidaq].dropna()
+                if len(first):
+                    meta["abs_start_time"] = pd.Timestamp(first.iloc[0]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         anchor = self._nidaq_anchor(dq, context) if dq is not None else None
         if dq is not None and isinstance(anchor, str):
             meta["note_dataqueue"] = anchor + "; expStart put on the dataqueue's wall clock instead"
@@ -350,15 +452,18 @@ class PsychopySource(DataSource):
             wall_epoch = float(timeline.wall_seconds([wall])[0])
             pulse_t = float(dq["time_elapsed_s"].iloc[first])
             offset = exp_epoch - wall_epoch + pulse_t
-            return offset, timeline.dataqueue_basis(context), {
+            exp_offset = wall_epoch - exp_epoch
+            keypress = exp_offset - key_rt if key_rt is not None else None
+            return offset, timeline.dataqueue_basis(context), {**meta,
                 "alignment": "first_nidaq_pulse_wall_clock",
-                "exp_start": stamp.isoformat(),
+                "alignment_method": "first_nidaq_pulse_wall_clock",
                 "anchor_device_id": str(dq["device_id"].iloc[first]),
                 "anchor_wall_column": column,
-                "anchor_wall_time": pd.Timestamp(wall).isoformat(),
                 "anchor_master_s": pulse_t,
                 "psychopy_to_master_offset_s": offset,
-                "n_nidaq_pulses": int(mask.sum()),
+                "exp_start_offset_s": exp_offset,
+                "exp_start_keypress_offset_s": keypress,
+                "start_offset_s": keypress,
             }
         if dq is None and context.path_for("dataqueue") is not None:
             meta["note_dataqueue"] = "the session's dataqueue failed to load; fallback clock used"
@@ -367,12 +472,9 @@ class PsychopySource(DataSource):
             stamp = self._exp_start(path, frame)
             exp_epoch = float(timeline.wall_seconds([stamp])[0])
             offset = float(mapping(exp_epoch))
-            meta.update({"alignment": "expStart_wall_clock", "exp_start": stamp.isoformat(),
+            meta.update({"alignment": "expStart_wall_clock",
+                         "alignment_method": "expStart_wall_clock",
                          "psychopy_to_master_offset_s": offset})
             return offset, mapping.basis, meta
-        stamp = None
-        if "expStart" in frame.columns and frame["expStart"].notna().any():
-            stamp = parse_exp_start(frame["expStart"].dropna().iloc[0])
-        meta.update({"alignment": "psychopy_clock",
-                     "exp_start": stamp.isoformat() if stamp is not None else None})
+        meta.update({"alignment": "psychopy_clock", "alignment_method": "psychopy_clock"})
         return 0.0, PSYCHOPY_EXPSTART, meta

@@ -24,8 +24,11 @@ Diameter
     when the pairs are diameters) is used and recorded in meta (``pairing``,
     ``landmark_pairs``, ``pairing_scores``).  A pair counts in a frame only when both
     likelihoods are >= ``settings.dlc_likelihood_threshold``; the diameter is the mean
-    of the valid pair distances / ``settings.dlc_pixels_per_mm`` (NaN where no pair
-    is valid: gaps are not interpolated; ``n_valid_pairs`` says how many pairs counted).
+    of the valid pair distances / ``settings.dlc_pixels_per_mm``.  As in the earlier
+    implementation, frames without a valid pair are filled by linear interpolation
+    between the measured frames around them (after the last measured frame: its value;
+    before the first: NaN); ``pupil_diameter_measured`` is True for the frames that were
+    measured and ``n_valid_pairs`` says how many pairs counted.
 
 Frames are put in frame-number order (the table index; ``resorted``); rows without a
 frame number (``n_dropped_nan_time``) or repeating one (``n_dropped_duplicate_time``)
@@ -35,8 +38,11 @@ Timing: ``camera_clock.frame_times`` with the pupil camera role: dataqueue rows 
 numbers matched to ImageNumber payloads), else the ``pupil_metadata`` sidecar, else the
 camera's span in ``timestamps.csv``, else ``settings.pupil_camera_rate_hz``.
 
-Features: ``pupil_diameter_mm``, ``n_valid_pairs``, ``<bodypart>_x``/``_y``/
-``_likelihood`` per body part, ``frame``, ``time_elapsed_s``.
+Features: ``pupil_diameter_mm``, ``pupil_diameter_measured``, ``n_valid_pairs``,
+``<bodypart>_x``/``_y``/``_likelihood`` per body part, ``frame``, ``time_elapsed_s``.
+Meta keeps the earlier keys: ``confidence_threshold``, ``pixel_to_mm`` (pixels per mm),
+``landmark_pairs`` (index pairs into the natural-order ``Pupil<n>`` landmarks),
+``class_name``, ``n_frames`` and the timing keys.
 """
 from __future__ import annotations
 
@@ -288,6 +294,20 @@ def choose_pairing(x, y, valid) -> tuple[str, list[tuple[int, int]], dict]:
     return best, candidates[best], {"pairing_decided_by": "geometry", "pairing_scores": scores}
 
 
+def interpolate_gaps(values: np.ndarray) -> np.ndarray:
+    """NaN gaps filled like pandas ``Series.interpolate()`` (linear by position): inside
+    the measured span by interpolation, after it with the last value, before it NaN."""
+    out = np.asarray(values, dtype=np.float64).copy()
+    ok = np.isfinite(out)
+    if ok.sum() == 0 or ok.all():
+        return out
+    pos = np.arange(out.size, dtype=np.float64)
+    first = int(np.argmax(ok))
+    fill = ~ok & (pos > first)
+    out[fill] = np.interp(pos[fill], pos[ok], out[ok])  # beyond the last: its value
+    return out
+
+
 def pupil_diameter(marks: Landmarks, threshold: float, px_per_mm: float):
     """(diameter_mm, n_valid_pairs, meta) from the ``Pupil<n>`` landmarks."""
     idx = [j for j, n in enumerate(marks.names) if _is_pupil(n)]
@@ -299,7 +319,8 @@ def pupil_diameter(marks: Landmarks, threshold: float, px_per_mm: float):
     n = x.shape[0]
     if not pairs:
         return np.full(n, np.nan), np.zeros(n, dtype=np.int64), {
-            "pairing": pairing, "landmarks": names, "landmark_pairs": [], **info}
+            "pairing": pairing, "landmarks": names, "landmark_pairs": (),
+            "landmark_pair_names": [], **info}
     a = np.array([p[0] for p in pairs])
     b = np.array([p[1] for p in pairs])
     ok = valid[:, a] & valid[:, b]
@@ -309,7 +330,8 @@ def pupil_diameter(marks: Landmarks, threshold: float, px_per_mm: float):
         mean_px = np.where(count > 0, np.where(ok, dist, 0.0).sum(axis=1) / count, np.nan)
     return mean_px / px_per_mm, count.astype(np.int64), {
         "pairing": pairing, "landmarks": names,
-        "landmark_pairs": [(names[i], names[j]) for i, j in pairs], **info}
+        "landmark_pairs": tuple((int(i), int(j)) for i, j in pairs),
+        "landmark_pair_names": [(names[i], names[j]) for i, j in pairs], **info}
 
 
 # ---------------------------------------------------------------------------------
@@ -348,7 +370,9 @@ class PupilDlcSource(DataSource):
             marks, settings.dlc_likelihood_threshold, settings.dlc_pixels_per_mm)
         if not info["landmarks"]:
             raise ValueError(f"{path}: no Pupil<n> landmarks among body parts {marks.names[:12]}")
-        columns = {"frame": marks.frames, "pupil_diameter_mm": diameter, "n_valid_pairs": n_valid}
+        measured = np.isfinite(diameter)
+        columns = {"frame": marks.frames, "pupil_diameter_mm": interpolate_gaps(diameter),
+                   "pupil_diameter_measured": measured, "n_valid_pairs": n_valid}
         for j, name in enumerate(marks.names):
             columns[f"{name}_x"] = marks.x[:, j]
             columns[f"{name}_y"] = marks.y[:, j]
@@ -364,10 +388,15 @@ class PupilDlcSource(DataSource):
             **clock,
             **timeline.merge_order_info(frame_order, order_info),
             "n_frames": int(len(value)),
+            "class_name": type(self).__name__,
             "bodyparts": marks.names,
-            "likelihood_threshold": float(settings.dlc_likelihood_threshold),
-            "pixels_per_mm": float(settings.dlc_pixels_per_mm),
+            "confidence_threshold": float(settings.dlc_likelihood_threshold),
+            "pixel_to_mm": float(settings.dlc_pixels_per_mm),
+            "n_frames_measured": int(value["pupil_diameter_measured"].sum()),
+            "n_frames_interpolated": int((~value["pupil_diameter_measured"]
+                                          & value["pupil_diameter_mm"].notna()).sum()),
             "n_frames_without_diameter": int(np.isnan(value["pupil_diameter_mm"]).sum()),
             **info,
         }
+        value["time_elapsed_s"] = t  # in the value too, as before
         return self.stream(t, value, meta)

@@ -28,6 +28,9 @@ from .registry import register_builtin
 _NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 _INT = re.compile(r"[-+]?\d+")
 IDENTITY_PARAMETERS = ("subject", "session", "task")
+#: The earlier implementation's variable sets (PT_s, what mesofield writes, now maps too).
+VARIABLE_MAPPING = {"subject": ("sex", "genotype", "DOS", "DOB"),
+                    "session": ("weight", "XYZ", "PT", "PT_s")}
 #: More rows than this is not a session configuration (mesofield writes a few dozen).
 MAX_PARAMETERS = 10_000
 #: Lines of unparsed notes text kept in meta (the count is always exact).
@@ -76,10 +79,30 @@ class SessionConfigSource(DataSource):
         for name, raw in zip(names, frame["Value"]):
             if name:
                 record[name] = typed_value(raw, keep_text=name in IDENTITY_PARAMETERS)
-        meta["n_params"] = len(record)
+        meta.update(_variables(record))
         if duplicates:
             meta["duplicate_parameters"] = duplicates
-        return self.stream(np.zeros(0), record, meta)
+        # one row indexed "Value", one column per parameter (the earlier value's shape)
+        value = pd.DataFrame([list(record.values())], index=pd.Index(["Value"], dtype=object),
+                             columns=pd.Index(list(record), dtype=object), dtype=object)
+        return self.stream(np.zeros(0), value, meta)
+
+
+def _variables(record: dict) -> dict:
+    """The earlier implementation's meta: subject/session variable sets, the other
+    parameters, and every variable flattened in (values typed like the record)."""
+    subject = {k: record[k] for k in VARIABLE_MAPPING["subject"] if record.get(k) is not None}
+    session = {k: record[k] for k in VARIABLE_MAPPING["session"] if record.get(k) is not None}
+    mapped = set(subject) | set(session)
+    parameters = {k: v for k, v in record.items() if k not in mapped | {"subject", "session"}}
+    unmapped = {k: v for k, v in parameters.items() if v is not None}
+    out = {"n_params": len(parameters), "parameter_values": parameters,
+           "subject_variables": subject, "session_variables": session,
+           "unmapped_variables": unmapped,
+           "variable_mapping": {scope: list(keys) for scope, keys in VARIABLE_MAPPING.items()}}
+    for key, value in {**subject, **session, **unmapped}.items():
+        out.setdefault(key, value)
+    return out
 
 
 _NOTE = re.compile(r"^(?P<stamp>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?):\s?(?P<text>.*)$")

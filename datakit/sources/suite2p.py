@@ -9,18 +9,24 @@ timing other than the recorded one).
 
 Processing (cells = ROIs with ``iscell[:, 0]`` set; the others are dropped):
 
-* ``F_corrected = F - neucoeff * Fneu`` with ``neucoeff`` from ``ops`` (else
-  ``settings.suite2p_neuropil_coefficient``), applied, and recorded in meta;
-* ``dff = (F_corrected - F0) / F0`` with ``F0`` the per-cell
-  ``settings.suite2p_baseline_percentile`` percentile of ``F_corrected`` (NaN rows for
-  cells whose baseline is not positive, counted in meta).
+* ``F_corrected = F - neuropil_scale * Fneu`` with the scale from ``ops["neucoeff"]``
+  (else ``settings.suite2p_neuropil_coefficient``), applied, and recorded in meta
+  (``neuropil_scale``);
+* ``deltaf_f = (F_corrected - F0) / F0`` with ``F0`` the per-cell
+  ``settings.suite2p_baseline_percentile`` percentile (default 3, the earlier
+  implementation's) of ``F_corrected`` (NaN rows for cells whose baseline is not
+  positive, counted in meta); meta ``baseline_percentile`` records it.
 
-Value (a mapping).  The 2-D arrays are the one exception to "a time-series feature is
-a 1-D array of the stream's length": ``F``, ``Fneu``, ``F_corrected``, ``dff``, ``spks``
-are (cells x frames), float32 (``spks`` is all NaN when there is no spks.npy, so the
-cell types stay the same).  Per-cell 1-D arrays (one entry per cell):
-``cell_index`` (ROI number in suite2p's arrays), ``iscell_prob`` and, when ``stat.npy``
-is read, ``med_y``, ``med_x``, ``npix``.
+Value (a mapping), named as the earlier implementation named it.  The 2-D arrays are
+the one exception to "a time-series feature is a 1-D array of the stream's length":
+``roi_fluorescence`` (F), ``neuropil_fluorescence`` (Fneu), ``F_corrected``,
+``deltaf_f``, ``spks`` are (cells x frames), float32 (``spks`` is all NaN when there is
+no spks.npy, so the cell types stay the same).  All ROIs: ``cell_identifier`` (iscell.npy,
+float32 or int32) and ``cell_mask`` (bool, iscell[:, 0]).  Per cell (1-D, one entry per
+cell): ``cell_index`` (ROI number in suite2p's arrays), ``iscell_prob`` and, when
+``stat.npy`` is read, ``med_y``, ``med_x``, ``npix``.  ``stat`` (list of dicts, one per
+ROI; ``[]`` without stat.npy), ``ops`` (dict; ``{}`` without ops.npy),
+``plane_directory`` (str) and ``time_native_s`` (float32 copy of ``t``).
 
 Timing: frame *i* is nidaq pulse ``i * pulses_per_frame`` of the SAME cell's dataqueue
 (nidaq-role rows: the payload is the cumulative edge counter, interpolated against the
@@ -44,6 +50,8 @@ from .readers import check_file, load_npy
 from .registry import register_builtin
 
 SUITE2P_FS = "suite2p_fs"
+#: (cells x frames) arrays
+FRAME_ARRAYS = ("roi_fluorescence", "neuropil_fluorescence", "F_corrected", "deltaf_f", "spks")
 REQUIRED_FILES = ("F.npy", "Fneu.npy", "iscell.npy")
 _PPF_KEYS = ("pulses_per_frame", "nidaq_pulses_per_frame")
 
@@ -68,6 +76,28 @@ def _ops_dict(ops, path) -> dict:
     if not isinstance(ops, dict):
         raise ValueError(f"{path}: expected suite2p ops (a dict), got {type(ops).__name__}")
     return ops
+
+
+def _plain_numbers(value):
+    """stat/ops content with numpy scalars unwrapped and arrays as float32/int32, as the
+    earlier loader stored them (and without objects datakit's HDF5 cannot hold)."""
+    if isinstance(value, dict):
+        return {str(k): _plain_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain_numbers(v) for v in value]
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return [_plain_numbers(v) for v in value.tolist()]
+        if value.dtype.kind in "iu":
+            return value.astype(np.int32, copy=False)
+        if value.dtype.kind == "f":
+            return value.astype(np.float32, copy=False)
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)  # a Path or another object: its text
 
 
 def _stat_columns(stat, n_rois: int, path) -> dict:
@@ -100,11 +130,15 @@ def _nidaq_frame_times(context, n_frames: int, ppf: int) -> tuple[np.ndarray, di
     n_pulses = float(pulses[-1]) + 1
     return t, {
         "time_basis": timeline.dataqueue_basis(context),
+        "dataqueue_file": (context.dataqueue_meta or {}).get("source_file"),
         "alignment": f"nidaq_{how}",
         "pulses_per_frame": int(ppf),
-        "n_nidaq_rows": int(times.size),
-        "n_nidaq_pulses": int(n_pulses),
         "n_frames_beyond_pulses": int((targets > pulses[-1]).sum()),
+        # the earlier implementation's pulse statistics (rows received, pulses they span)
+        "nidaq_pulses_received": int(times.size),
+        "dq_pulse_span": int(n_pulses),
+        "dq_expected_pulse_span": int(ppf * n_frames),
+        "dq_pulse_span_match": bool(int(n_pulses) == int(ppf * n_frames)),
     }
 
 
@@ -153,15 +187,17 @@ class Suite2pSource(DataSource):
             stat = load_pickled(plane / "stat.npy", "suite2p stat", settings.allow_pickle)
 
         n_rois, n_frames = F.shape
+        dq_file = (context.dataqueue_meta or {}).get("source_file")
         meta: dict = {"source_file": str(path), "plane": plane.name,
-                      "plane_directory": str(plane), "n_rois": int(n_rois),
+                      "session_dir": _session_dir(dq_file), "n_rois": int(n_rois),
                       "n_frames": int(n_frames), "has_spks": spks is not None,
                       "has_stat": stat is not None, "has_ops": ops is not None}
 
         if ops is not None and _finite(ops.get("neucoeff")):
-            neucoeff, meta["neucoeff_source"] = float(ops["neucoeff"]), "ops"
+            neucoeff, meta["neuropil_scale_source"] = float(ops["neucoeff"]), "ops"
         else:
-            neucoeff, meta["neucoeff_source"] = float(settings.suite2p_neuropil_coefficient), "settings"
+            neucoeff, meta["neuropil_scale_source"] = (float(settings.suite2p_neuropil_coefficient),
+                                                       "settings")
         ppf_key = next((k for k in _PPF_KEYS if ops is not None and _finite(ops.get(k))), None)
         if ppf_key is not None:
             ppf, meta["pulses_per_frame_source"] = int(ops[ppf_key]), f"ops[{ppf_key!r}]"
@@ -185,10 +221,15 @@ class Suite2pSource(DataSource):
         with np.errstate(all="ignore"):
             dff = np.where(good, (corrected - baseline) / baseline, np.nan).astype(np.float32)
         value = {
-            "F": F_c,
-            "Fneu": Fneu_c,
+            "cell_identifier": iscell.astype(np.int32 if iscell.dtype.kind in "iub" else np.float32),
+            "stat": _plain_numbers(stat) if stat is not None else [],
+            "ops": _plain_numbers(ops) if ops is not None else {},
+            "plane_directory": str(plane),
+            "cell_mask": keep.copy(),
+            "roi_fluorescence": F_c,
+            "neuropil_fluorescence": Fneu_c,
             "F_corrected": corrected,
-            "dff": dff,
+            "deltaf_f": dff,
             "spks": spks[cells].astype(np.float32) if spks is not None
             else np.full(F_c.shape, np.nan, dtype=np.float32),
             "cell_index": cells.astype(np.int64),
@@ -199,11 +240,16 @@ class Suite2pSource(DataSource):
                 value[name] = column[cells]
         meta.update({
             "n_cells": int(cells.size),
-            "neucoeff": neucoeff,
+            "total_rois": int(n_rois),
+            "filtered_cells": int(cells.size),
+            "processing_status": "ok",
+            "neuropil_scale": neucoeff,
             "baseline_percentile": pct,
+            "baseline_percentile_mean": float(np.nanmean(baseline)) if baseline.size else None,
             "n_cells_nonpositive_baseline": int((~good).sum()),
-            "array_layout": "cells x frames (F, Fneu, F_corrected, dff, spks); "
-                            "per-cell 1-D: cell_index, iscell_prob, med_y, med_x, npix",
+            "array_layout": "cells x frames (roi_fluorescence, neuropil_fluorescence, "
+                            "F_corrected, deltaf_f, spks); per ROI: cell_identifier, cell_mask; "
+                            "per cell 1-D: cell_index, iscell_prob, med_y, med_x, npix",
         })
 
         found = _nidaq_frame_times(context, n_frames, ppf)
@@ -222,10 +268,20 @@ class Suite2pSource(DataSource):
         idx, order_info = timeline.monotonic_index(t)
         if order_info:  # keep the 2-D arrays' frame axis in step with t
             t = t[idx]
-            for key in ("F", "Fneu", "F_corrected", "dff", "spks"):
+            for key in FRAME_ARRAYS:
                 value[key] = value[key][:, idx]
             meta.update(order_info)
+        value["time_native_s"] = t.astype(np.float32)
+        value["time_elapsed_s"] = t.copy()  # in the value too, as before
         return self.stream(t, value, meta)
+
+
+def _session_dir(dataqueue_file) -> str | None:
+    """The session folder of the cell's dataqueue (its ``beh/`` folder's parent)."""
+    if not dataqueue_file:
+        return None
+    folder = Path(dataqueue_file).parent
+    return str(folder.parent if folder.name in ("beh", "func") else folder)
 
 
 def _finite(value) -> bool:

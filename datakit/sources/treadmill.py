@@ -13,8 +13,11 @@
   NaN (``n_missing_distance_mm``/``n_missing_speed_mm``).  When the session's dataqueue
   fails to load, the treadmill CSV of the same recording beside it is used (``note``).
 
-Features: ``timestamp`` (raw encoder µs, int64), ``distance_mm`` (cumulative),
-``speed_mm`` (mm/s), ``time_elapsed_s``.
+Features: ``timestamp`` (raw encoder µs: float64 from the dataqueue, int64 from the
+CSV, as before), ``distance_mm`` (cumulative), ``speed_mm`` (mm/s), ``time_elapsed_s``;
+other columns of a treadmill CSV pass through.  From the dataqueue, samples outside the
+experiment window (the master camera's first to last frame) are dropped as before
+(``n_outside_window``); a dataqueue without master-camera rows keeps them all.
 """
 from __future__ import annotations
 
@@ -127,29 +130,43 @@ class TreadmillSource(DataSource):
                              "(expected EncoderData(timestamp=..., distance=... mm, speed=... mm/s))")
         t = dq.t[packets.index.to_numpy()[keep]]
         value = pd.DataFrame({
-            "timestamp": packets["timestamp"].to_numpy()[keep].astype(np.int64),
+            # encoder µs as float64, like the earlier implementation's dataqueue route
+            "timestamp": packets["timestamp"].to_numpy()[keep].astype(np.float64),
             "distance_mm": packets["distance_mm"].to_numpy()[keep].astype(np.float64),
             "speed_mm": packets["speed_mm"].to_numpy()[keep].astype(np.float64),
         })
+        window = dq.meta.get("experiment_window")
+        n_parsed = len(value)
+        if window is not None:
+            # samples outside the master camera's span are dropped, as before
+            inside = (t >= window[0]) & (t <= window[1])
+            t, value = t[inside], value[inside].reset_index(drop=True)
         meta = {
             "source_file": str(path),
             "dataqueue_file": dq.meta.get("source_file", str(path)),
             "source_method": "dataqueue_encoder_payload",
             "time_basis": dq.meta.get("time_basis"),
-            "experiment_window": dq.meta.get("experiment_window"),
-            "n_samples": int(keep.sum()),
-            "n_encoder_packets": int(len(packets)),
+            "experiment_window": ({"start": float(window[0]), "end": float(window[1])}
+                                  if window is not None else None),
+            "n_samples": int(len(value)),
+            "n_encoder_payloads": int(len(packets)),
+            "n_kept": int(len(value)),
         }
+        if n_parsed != len(value):
+            meta["n_outside_window"] = int(n_parsed - len(value))
         if n_bad:
             meta["n_unparsed_packets"] = n_bad
+        value["time_elapsed_s"] = t  # in the value too, as before
         return self.stream(t, value, meta)
 
     @staticmethod
     def _packets(frame: pd.DataFrame, path) -> pd.DataFrame:
         """timestamp/distance_mm/speed_mm of every encoder packet row (index = dataqueue row)."""
-        if "payload" in frame.columns:
-            payload = frame["payload"]
-            is_packet = payload.str.contains("EncoderData(", regex=False, na=False).to_numpy()
+        text_column = "payload_text" if "payload_text" in frame.columns else "payload"
+        column = frame[text_column] if text_column in frame.columns else None
+        if column is not None and not pd.api.types.is_numeric_dtype(column.dtype):
+            payload = column[column.notna().to_numpy()].astype(str)
+            is_packet = payload.str.contains("EncoderData(", regex=False).to_numpy()
             if is_packet.any():
                 parts = payload[is_packet].str.extract(_PACKET)
                 return pd.DataFrame({
@@ -177,7 +194,8 @@ class TreadmillSource(DataSource):
 
     def _from_csv(self, path):
         meta: dict = {"source_file": str(path), "dataqueue_file": None,
-                      "source_method": "treadmill_csv", "time_basis": timeline.ENCODER_CLOCK}
+                      "source_method": "treadmill_csv_fallback", "time_basis": timeline.ENCODER_CLOCK,
+                      "experiment_window": None, "alignment": None}
         frame = read_csv(path, info=meta)
         columns = {str(c).strip(): c for c in frame.columns}
         dist = next((columns[c] for c in _DISTANCE if c in columns), None)
@@ -196,6 +214,10 @@ class TreadmillSource(DataSource):
         unwrapped = timeline.unwrap_uint32(raw)
         t = (unwrapped - unwrapped[0]) * 1e-6
         value = pd.DataFrame({"timestamp": raw, "distance_mm": distance[ok], "speed_mm": spd[ok]})
+        used = {columns["timestamp"], dist, speed}
+        for name, original in columns.items():  # other columns of the CSV pass through
+            if original not in used and name not in value.columns and name != "time_elapsed_s":
+                value[name] = frame[original].to_numpy()[ok]
         t, value, info = timeline.take_monotonic(t, value)
         if t.size:
             t = t - t[0]
@@ -207,4 +229,5 @@ class TreadmillSource(DataSource):
             missing = int(value[name].isna().sum())
             if missing:
                 meta[f"n_missing_{name}"] = missing
+        value["time_elapsed_s"] = t  # in the value too, as before
         return self.stream(t, value, meta)

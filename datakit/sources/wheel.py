@@ -27,7 +27,13 @@ before timing, so a repeated row never shifts the alignment.
 
 Features: ``click_delta`` (int64), ``click_position`` (cumulative clicks),
 ``speed_mm`` (mm/s), ``distance_mm`` (trapezoid integral of speed over the wheel's own
-clock, starting at 0), ``time_reference_s`` (the raw ``Time``), ``time_elapsed_s``.
+clock, starting at 0), ``time_reference_s`` (the raw ``Time``), ``time_absolute`` (each
+sample's wall-clock time as ISO text ending in ``Z``, when the cell has a dataqueue with
+packet times), ``time_elapsed_s``.  Meta keeps the earlier implementation's alignment
+keys: ``dataqueue_file``, ``dataqueue_alignment`` (``direct``/``resampled``/
+``insufficient_anchors``), ``dataqueue_anchors``, ``alignment_device``,
+``alignment_origin_device``/``_queue_elapsed`` (the master clock's zero: the first
+master-camera row) and ``alignment_origin_offset`` (first encoder row minus the origin).
 """
 from __future__ import annotations
 
@@ -54,6 +60,17 @@ def _first_wall(frame: pd.DataFrame, column: str) -> pd.Timestamp | None:
     return None if parsed.empty else pd.Timestamp(parsed.iloc[0])
 
 
+def _absolute_times(context, t: np.ndarray) -> np.ndarray | None:
+    """Wall-clock time of each sample as ISO text ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (the
+    earlier ``time_absolute``), through the dataqueue's packet-time fit; None without one."""
+    mapping = timeline.wall_map(context)
+    if mapping is None or mapping.a == 0:
+        return None
+    epoch = (np.asarray(t, dtype=np.float64) - mapping.b) / mapping.a + mapping.w0
+    stamps = np.round(epoch * 1e6).astype("datetime64[us]")
+    return (np.datetime_as_string(stamps, unit="us").astype(object) + "Z")
+
+
 def _encoder_anchor_times(context) -> tuple[np.ndarray | None, dict]:
     """Master-clock times of the dataqueue's wheel encoder rows (None without a dataqueue)."""
     frame = context.dataqueue_frame
@@ -61,9 +78,10 @@ def _encoder_anchor_times(context) -> tuple[np.ndarray | None, dict]:
         return None, {}
     rows = timeline.role_mask(frame, "encoder", context.settings)
     info: dict = {}
-    if rows.any() and "payload" in frame.columns:
+    text_column = "payload_text" if "payload_text" in frame.columns else "payload"
+    if rows.any() and text_column in frame.columns:
         # a treadmill on the same role writes EncoderData(...) packets: not wheel samples
-        payload = frame["payload"][rows].astype("string")
+        payload = frame[text_column][rows].astype("string")
         packets = payload.str.contains("EncoderData(", regex=False, na=False).to_numpy()
         if packets.any() and not packets.all():
             keep = np.flatnonzero(rows)[~packets]
@@ -71,8 +89,7 @@ def _encoder_anchor_times(context) -> tuple[np.ndarray | None, dict]:
             rows[keep] = True
             info["n_treadmill_packets_ignored"] = int(packets.sum())
     times = frame["time_elapsed_s"].to_numpy(dtype=np.float64)[rows]
-    if rows.any():
-        info["encoder_device_id"] = str(frame["device_id"][rows].iloc[0])
+    info["alignment_device"] = str(frame["device_id"][rows].iloc[0]) if rows.any() else None
     return times, info
 
 
@@ -86,7 +103,7 @@ class WheelSource(DataSource):
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
-        meta: dict = {"source_file": str(path), "source_method": "wheel_csv"}
+        meta: dict = {"source_file": str(path), "source_method": "wheel_csv_v2"}
         raw = read_csv(path, info=meta)
         raw.columns = [str(c).strip() for c in raw.columns]
         require_columns(raw, REQUIRED, path, "wheel CSV (Clicks,Time,Speed)")
@@ -128,6 +145,9 @@ class WheelSource(DataSource):
 
         t, info = self._times(context, own, started)
         meta.update(info)
+        absolute = _absolute_times(context, t)
+        if absolute is not None:
+            value["time_absolute"] = absolute
         t, value, more = timeline.take_monotonic(t, value)
         meta.update(timeline.merge_order_info(order_info, more))
         meta.update({
@@ -136,6 +156,7 @@ class WheelSource(DataSource):
             "total_distance_mm": float(value["distance_mm"].iloc[-1]) if len(value) else 0.0,
             "total_click_delta": int(click_delta.sum()),
         })
+        value["time_elapsed_s"] = t  # in the value too, as before
         return self.stream(t, value, meta)
 
     @staticmethod
@@ -143,7 +164,9 @@ class WheelSource(DataSource):
         n = own.size
         anchors, info = _encoder_anchor_times(context)
         if anchors is not None:
-            info["n_encoder_rows"] = int(anchors.size)
+            dq_meta = context.dataqueue_meta or {}
+            info.update({"dataqueue_file": dq_meta.get("source_file"),
+                         "dataqueue_anchors": int(anchors.size)})
             if anchors.size >= 2:
                 if anchors.size == n:
                     t, method = anchors.copy(), "direct"
@@ -151,9 +174,15 @@ class WheelSource(DataSource):
                     t, fit = timeline.align_by_clock(anchors, own)
                     method = "resampled"
                     info.update(fit)
+                # the origin: the master clock's zero (the first master-camera frame)
                 info.update({"time_basis": timeline.dataqueue_basis(context),
-                             "alignment": f"dataqueue_{method}"})
+                             "alignment": f"dataqueue_{method}",
+                             "dataqueue_alignment": method,
+                             "alignment_origin_device": dq_meta.get("master_device_id"),
+                             "alignment_origin_queue_elapsed": dq_meta.get("master_queue_start"),
+                             "alignment_origin_offset": float(anchors[0])})
                 return t, info
+            info["dataqueue_alignment"] = "insufficient_anchors"
             info["note"] = (f"dataqueue has {anchors.size} encoder row(s) (device ids containing "
                             f"{list(context.settings.devices.encoder)}); wheel clock used instead")
         mapping = timeline.session_wall_map(context)

@@ -92,7 +92,7 @@ def make_row():
         ("treadmill", "time_elapsed_s"): t,
         ("treadmill", "meta"): {"kind": "timeseries", "time_basis": "master",
                                 "experiment_window": [0.0, 9.0]},
-        ("suite2p", "dff"): np.ones((3, 101)), ("suite2p", "iscell"): np.ones(3),
+        ("suite2p", "deltaf_f"): np.ones((3, 101)), ("suite2p", "iscell"): np.ones(3),
         ("suite2p", "time_elapsed_s"): t, ("suite2p", "meta"): {"kind": "timeseries"},
         ("notes", "note"): np.array(["start", "stop"], dtype=object),
         ("notes", "time_elapsed_s"): np.array([1.0, 8.0]), ("notes", "meta"): {"kind": "timeseries"},
@@ -108,7 +108,7 @@ def make_row():
 
 def test_extract_streams_from_a_row():
     streams = extract(make_row(), ("S", "ses-01", "task-x"))
-    assert [c.name for c in streams.curves] == ["treadmill.speed_mm", "treadmill.ticks", "suite2p.dff"]
+    assert [c.name for c in streams.curves] == ["treadmill.speed_mm", "treadmill.ticks", "suite2p.deltaf_f"]
     assert streams.curves[2].note == "mean of 3 ROIs" and np.allclose(streams.curves[2].y, 1.0)
     assert [(m.t, m.text) for m in streams.markers] == [(1.0, "start"), (8.0, "stop")]
     tracks = streams.tracks["timestamps"]

@@ -25,8 +25,9 @@ MEMORY_BOUND = int(1.5 * 2**30)
 #: Features that are not one value per sample (documented exceptions to the 1-D rule).
 NOT_PER_SAMPLE = {
     "mesomap": {"mask", "regions"},
-    "suite2p": {"F", "Fneu", "F_corrected", "dff", "spks", "cell_index", "iscell_prob",
-                "med_y", "med_x", "npix"},
+    "suite2p": {"roi_fluorescence", "neuropil_fluorescence", "F_corrected", "deltaf_f", "spks",
+                "cell_index", "iscell_prob", "med_y", "med_x", "npix", "cell_identifier",
+                "cell_mask", "stat", "ops", "plane_directory"},
 }
 
 
