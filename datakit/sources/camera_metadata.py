@@ -30,6 +30,7 @@ from . import camera_clock
 from .base import TIMESERIES, DataSource
 from .readers import check_file, json_error, read_json
 from .registry import register_builtin
+from .signals import Signal
 
 
 class _Camera(msgspec.Struct):
@@ -150,6 +151,7 @@ def _text(value):
 
 class _CameraMetadataSource(DataSource):
     kind = TIMESERIES
+    signals = (Signal("time_elapsed_s", "frame interval", "ms"),)   # frame health, no curve
     requires = ("dataqueue", "timestamps")
     role = "master_camera"
 

@@ -40,6 +40,7 @@ from ..safety import require_pickle_allowed
 from .base import TIMESERIES, DataSource
 from .readers import check_file, load_npy
 from .registry import register_builtin
+from .signals import Signal
 
 SUITE2P_FS = "suite2p_fs"
 REQUIRED_FILES = ("F.npy", "Fneu.npy", "iscell.npy")
@@ -113,6 +114,7 @@ class Suite2pSource(DataSource):
     requires = ("dataqueue",)
     kind = TIMESERIES
     description = "suite2p cells: neuropil-corrected fluorescence, dF/F and spikes on nidaq frame times"
+    signals = (Signal("dff", "cell ΔF/F", "ΔF/F"),)          # cells x frames: one signal
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)

@@ -29,6 +29,7 @@ from .. import timeline
 from .base import TIMESERIES, DataSource
 from .readers import read_csv
 from .registry import register_builtin
+from .signals import Signal
 
 _PACKET = re.compile(
     r"EncoderData\(\s*timestamp\s*=\s*(?P<timestamp>[-+]?\d+)\s*,"
@@ -88,6 +89,7 @@ class TreadmillSource(DataSource):
     requires = ("dataqueue",)
     kind = TIMESERIES
     description = "Treadmill running (encoder packets on the master clock, else treadmill CSV)"
+    signals = (Signal("speed_mm", "speed", "mm/s"), Signal("distance_mm", "distance", "mm"))
 
     @classmethod
     def claims(cls, path) -> bool:
