@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 
 import datakit
-from datakit.sources.signals import ALL_ROIS, declared_signals, is_bookkeeping, is_bookkeeping_name
+from datakit.sources.signals import (
+    ALL_ROIS,
+    declared_signals,
+    is_bookkeeping,
+    is_bookkeeping_name,
+)
 
 
 @pytest.fixture(scope="module")

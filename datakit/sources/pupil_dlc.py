@@ -326,7 +326,7 @@ class PupilDlcSource(DataSource):
     kind = TIMESERIES
     camera_tag = "pupil"
     description = "Pupil diameter (mm) from DeepLabCut landmarks, on the pupil camera's frame times"
-    signals = (Signal("pupil_diameter_mm", "pupil diameter", "mm"),)
+    signals = (Signal("pupil_diameter_mm", "diameter", "mm"),)
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)

@@ -60,8 +60,8 @@ class Signal:
 
     @property
     def axis_label(self) -> str:
-        """``label (unit)``, or the label alone when it already is the unit or has none."""
-        if not self.unit or self.unit == self.label:
+        """``label (unit)``, or the label alone when it has no unit or already ends with it."""
+        if not self.unit or self.label.endswith(self.unit):
             return self.label
         return f"{self.label} ({self.unit})"
 
