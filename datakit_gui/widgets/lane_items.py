@@ -52,20 +52,35 @@ class CompactAxis(pg.AxisItem):
 
 
 def make_plot(height: int, stretch: bool) -> pg.PlotItem:
-    plot = pg.PlotItem(axisItems={"left": CompactAxis("left"), "bottom": CompactAxis("bottom")})
+    plot = pg.PlotItem(axisItems={"left": CompactAxis("left"), "bottom": CompactAxis("bottom")},
+                       enableMenu=False)
     plot.getAxis("left").setWidth(AXIS_WIDTH)
-    plot.setMenuEnabled(False)
     plot.hideButtons()
-    plot.showGrid(x=True, y=True, alpha=0.13)
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
     plot.setMouseEnabled(x=True, y=False)       # wheel and drag move time; y follows the data
+    plot.titleLabel.setAttr("justify", "left")
+    reset_plot(plot, height, stretch)
+    return plot
+
+
+def release_plot(plot: pg.PlotItem) -> None:
+    """Empty a lane's plot so it can serve another lane (building a PlotItem costs ~10 ms)."""
+    plot.clear()
+    plot.setXLink(None)
+
+
+def reset_plot(plot: pg.PlotItem, height: int, stretch: bool) -> None:
+    """A plot as a new lane starts it: no items, y follows the data, no time axis."""
+    plot.invertY(False)
+    plot.showGrid(x=True, y=True, alpha=0.13)
     plot.enableAutoRange(x=False, y=True)
     plot.setAutoVisible(y=True)
-    plot.titleLabel.setAttr("justify", "left")
+    plot.getAxis("left").setTicks(None)
+    plot.setLabel("left", "")
     plot.showAxis("bottom", False)
+    plot.setVisible(True)
     set_height(plot, height, stretch)
-    return plot
 
 
 def set_height(plot: pg.PlotItem, height: int, stretch: bool) -> None:

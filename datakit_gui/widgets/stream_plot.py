@@ -47,6 +47,7 @@ from ..streams import (
 from . import lane_items as li
 
 SHADED_INTERVALS = ("psychopy",)   # interval sources also shaded behind every signal lane
+POOL_SIZE = 24                     # lane plots kept for reuse between cells
 SELECT_HINT = "Select a cell (tree, heatmap or report) to plot its streams."
 NO_RECORDINGS = (
     "<p><b>No recordings found in {roots}.</b></p>"
@@ -83,6 +84,7 @@ class StreamPlot(QWidget):
         self._followers: dict[tuple, list] = {}   # drawable key -> decorations in other lanes
         self._colors: dict[tuple, tuple] = {}
         self._master: pg.PlotItem | None = None
+        self._pool: list[pg.PlotItem] = []       # emptied lane plots, reused by the next cell
 
         self.title = QLabel(SELECT_HINT)
         self.title.setObjectName("streamPlotTitle")
@@ -220,6 +222,11 @@ class StreamPlot(QWidget):
 
     def set_streams(self, streams: CellStreams | None) -> None:
         """Draw a cell: its signal lanes are built now, the extras' lanes when ticked."""
+        for view in self._views.values():
+            self.graphics.ci.removeItem(view.plot)
+            li.release_plot(view.plot)
+            if len(self._pool) < POOL_SIZE:
+                self._pool.append(view.plot)
         self.graphics.clear()
         self._views, self._lane_of, self._followers, self._colors = {}, {}, {}, {}
         self._master = None
@@ -277,7 +284,11 @@ class StreamPlot(QWidget):
             height = li.markers_height()
         else:
             height = li.CURVE_HEIGHT
-        plot = li.make_plot(height, stretch=lane.kind == "curve")
+        if self._pool:
+            plot = self._pool.pop()
+            li.reset_plot(plot, height, stretch=lane.kind == "curve")
+        else:
+            plot = li.make_plot(height, stretch=lane.kind == "curve")
         self.graphics.ci.addItem(plot, row=self._lanes.index(lane), col=0)
         view = _LaneView(lane, plot, height)
         if lane.kind == "curve":

@@ -153,3 +153,16 @@ def test_the_window_applies_the_look_wherever_it_is_created(make_window):
     for view in (window.plot.graphics, window.heatmap.graphics):
         assert view.backgroundBrush().color().name() == "#ffffff"
     assert QApplication.font().pointSizeF() >= look.FONT_PT
+
+
+def test_switching_cells_reuses_lane_plots_without_leftovers(window, qtbot, demo_dataset):
+    widefield = cell_of(demo_dataset, "task-widefield")
+    plot = load(window, qtbot, widefield)
+    lanes, shown, items = plot.lanes(), plot.shown_features(), plot.plot_item_count()
+    plots = set(map(id, plot.plots))
+    load(window, qtbot, cell_of(demo_dataset, "task-gratings"))
+    assert set(map(id, plot.plots)) <= plots                   # the gratings lanes reuse plots
+    load(window, qtbot, widefield)
+    assert (plot.lanes(), plot.shown_features(), plot.plot_item_count()) == (lanes, shown, items)
+    for view in plot._visible_views():
+        assert view.plot.vb.state["yInverted"] == (view.lane.kind in ("rois", "spans"))
