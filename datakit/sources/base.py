@@ -8,7 +8,7 @@ A source is a small class with class-level metadata and one method::
         patterns = ("*_licks.csv",)
         requires = ("dataqueue",)          # loaded first, shared through the context
         description = "Lick sensor events"
-        signals = (Signal("licks", "licks", "count"),)   # what a plot draws by default
+        signals = (Signal("lick", "lick sensor", "V"),)  # what a plot draws by default
 
         def load(self, path, *, context=None):
             frame = pd.read_csv(path)

@@ -21,7 +21,8 @@ from .interval_shading import IntervalShading, SpanBars
 AXIS_WIDTH = 78            # px, every lane's left axis (y label + tick values)
 TITLE_HEIGHT = 17          # px, the lane title row
 BOTTOM_AXIS_HEIGHT = 38    # px, the time axis under the last lane
-CURVE_HEIGHT = 118         # px, a curve lane (it may grow)
+CURVE_HEIGHT = 104         # px, a curve lane (it may grow ...
+CURVE_MAX_HEIGHT = 240     # ... up to this, so one lane never fills a tall window)
 ROW_HEIGHT = 15            # px, one row of spans
 LABEL_SIZE = "8.5pt"
 
@@ -85,7 +86,7 @@ def reset_plot(plot: pg.PlotItem, height: int, stretch: bool) -> None:
 
 def set_height(plot: pg.PlotItem, height: int, stretch: bool) -> None:
     plot.setMinimumHeight(height)
-    plot.setMaximumHeight(16_777_215 if stretch else height)
+    plot.setMaximumHeight(max(CURVE_MAX_HEIGHT, height) if stretch else height)
     plot.setPreferredHeight(height)
 
 
@@ -107,7 +108,7 @@ def fit_label(label: str, unit: str, px: int) -> str:
 
 
 def set_y_label(plot: pg.PlotItem, text: str, unit: str, height: int) -> None:
-    shown = fit_label(text, unit, max(height - TITLE_HEIGHT - 10, 20)) if text else ""
+    shown = fit_label(text, unit, max(height - TITLE_HEIGHT - 4, 20)) if text else ""
     plot.setLabel("left", shown, **{"font-size": LABEL_SIZE, "color": look.hex_color(look.INK)})
 
 
