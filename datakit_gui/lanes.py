@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .streams import CellStreams, Curve, Drawable, FrameHealth, Markers, RoiImage, Spans
+from .streams import DROP_FACTOR, CellStreams, Curve, Drawable, FrameHealth, Markers, RoiImage, Spans
 
 MASTER = "master"
 MASTER_LABEL = "time on the master clock (s)"
@@ -81,10 +81,9 @@ class Lane:
         labels = " / ".join(dict.fromkeys(item.label for item in items))
         return f"{labels} ({first.unit})" if first.unit else labels
 
-    def title(self, items=None) -> str:
-        """Plain-text title for the shown ``items`` (default: all of the lane's)."""
-        items = self.items if items is None else items
-        first = items[0] if items else self.items[0]
+    def title(self) -> str:
+        """The lane's title: its source, what it shows, and its clock when not the master."""
+        first = self.items[0]
         parts = [self.source]
         if self.kind == "rois":
             lo, hi = first.levels
@@ -110,7 +109,7 @@ def _health_text(item: FrameHealth) -> str:
     if item.n_dropped:
         gaps = len(item.gap_starts)
         dropped = f"{item.n_dropped} dropped frame{'s' * (item.n_dropped != 1)}" \
-                  f" ({gaps} gap{'s' * (gaps != 1)} > {1.5:g}× median interval)"
+                  f" ({gaps} gap{'s' * (gaps != 1)} > {DROP_FACTOR:g}× median interval)"
     else:
         dropped = "no dropped frames"
     return f"{item.label}: {n:,} frames{rate}, {dropped}"

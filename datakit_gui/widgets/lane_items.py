@@ -7,6 +7,7 @@ notes show their text on hover, ROI and span names sit on the y axis).
 """
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -52,6 +53,49 @@ class CompactAxis(pg.AxisItem):
         self.setTicks([ticks, []])
 
 
+class TitleLabel(pg.LabelItem):
+    """A lane title that never widens its lane: elided to the width it is given (the full
+    text is the tooltip), the part after " — " (the clock warning) in the warning colour."""
+
+    def __init__(self, parent=None):
+        super().__init__("", parent=parent, size=LABEL_SIZE, color=look.INK, justify="left")
+        self._text, self._bold, self._shown_width, self._busy = "", False, -1, False
+
+    def set_title(self, text: str, bold: bool = False) -> None:
+        self._text, self._bold = text, bold
+        self.setToolTip(text)
+        self._render(force=True)
+
+    def _render(self, force: bool = False) -> None:
+        width = int(self.width())
+        if self._busy or (not force and width == self._shown_width):
+            return
+        self._busy, self._shown_width = True, width
+        font = look.tick_font()
+        font.setBold(self._bold)
+        metrics = QFontMetrics(font)
+        room = width - 6
+        shown = self._text if room <= 0 or metrics.horizontalAdvance(self._text) <= room \
+            else metrics.elidedText(self._text, Qt.TextElideMode.ElideRight, room)
+        head, sep, tail = shown.partition(" — ")
+        text = html.escape(head) + (f" — <span style='color:{look.hex_color(look.WARNING)}'>"
+                                    f"{html.escape(tail)}</span>" if sep else "")
+        self.setText(f"<b>{text}</b>" if self._bold else text)
+        self._busy = False
+
+    def updateMin(self):
+        super().updateMin()
+        height = self._sizeHint[Qt.SizeHint.MinimumSize][1]
+        self.setMinimumWidth(0)
+        self._sizeHint[Qt.SizeHint.MinimumSize] = (0, height)
+        self._sizeHint[Qt.SizeHint.PreferredSize] = (0, height)
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        if ev is not None and hasattr(self, "_busy"):
+            self._render()
+
+
 def make_plot(height: int, stretch: bool) -> pg.PlotItem:
     plot = pg.PlotItem(axisItems={"left": CompactAxis("left"), "bottom": CompactAxis("bottom")},
                        enableMenu=False)
@@ -60,7 +104,10 @@ def make_plot(height: int, stretch: bool) -> pg.PlotItem:
     plot.setClipToView(True)
     plot.setDownsampling(auto=True, mode="peak")
     plot.setMouseEnabled(x=True, y=False)       # wheel and drag move time; y follows the data
-    plot.titleLabel.setAttr("justify", "left")
+    plot.layout.removeItem(plot.titleLabel)          # a title that elides instead of widening
+    plot.titleLabel.setParentItem(None)
+    plot.titleLabel = TitleLabel(plot)
+    plot.layout.addItem(plot.titleLabel, 0, 1)
     reset_plot(plot, height, stretch)
     return plot
 
@@ -90,10 +137,11 @@ def set_height(plot: pg.PlotItem, height: int, stretch: bool) -> None:
     plot.setPreferredHeight(height)
 
 
-def set_title(plot: pg.PlotItem, html: str) -> None:
-    plot.setTitle(html, size=LABEL_SIZE, color=look.INK)
+def set_title(plot: pg.PlotItem, text: str, bold: bool = False) -> None:
+    plot.titleLabel.setVisible(True)
     plot.titleLabel.setMaximumHeight(TITLE_HEIGHT)
     plot.layout.setRowFixedHeight(0, TITLE_HEIGHT)
+    plot.titleLabel.set_title(text, bold)
 
 
 def fit_label(label: str, unit: str, px: int) -> str:

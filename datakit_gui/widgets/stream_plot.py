@@ -308,7 +308,7 @@ class StreamPlot(QWidget):
                 plot.addItem(item)     # the plot applies clip-to-view and peak downsampling
                 item.setVisible(key in checked)
         self._decorate(view, checked)
-        li.set_title(plot, self._title_html(lane))
+        li.set_title(plot, lane.title(), bold=lane.source == self.state.selected_source)
         li.set_y_label(plot, lane.y_label, first.unit, height)
         line = pg.InfiniteLine(angle=90, movable=False,
                                pen=pg.mkPen(*look.MUTED, 160, style=Qt.PenStyle.DashLine))
@@ -340,15 +340,6 @@ class StreamPlot(QWidget):
                 plot.addItem(decoration, ignoreBounds=True)
             if extra:
                 self._followers.setdefault(item.key, []).extend(extra)
-
-    def _title_html(self, lane: Lane) -> str:
-        text = html.escape(lane.title())
-        if lane.off_clock:
-            head, _, tail = text.partition(" — ")
-            text = f"{head} — <span style='color:{look.hex_color(look.WARNING)}'>{tail}</span>"
-        if lane.source == self.state.selected_source:
-            text = f"<b>{text}</b>"
-        return text
 
     def _toggled(self, keys) -> None:
         checked = set(self.features.checked())

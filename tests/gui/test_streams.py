@@ -190,7 +190,7 @@ def time_axis(plot) -> str:
     return plot.plots[-1].getAxis("bottom").labelText
 
 
-def test_the_axis_text_changes_when_a_lane_is_off_the_master_clock(stream_plot):
+def test_the_axis_text_changes_when_a_lane_is_off_the_master_clock(stream_plot, qtbot):
     plot = stream_plot
     plot.set_streams(extract(make_row("master"), ("S", "ses-01", "task-x")))
     assert time_axis(plot) == MASTER_LABEL
@@ -200,6 +200,11 @@ def test_the_axis_text_changes_when_a_lane_is_off_the_master_clock(stream_plot):
     assert len(titles) == 2 and all("encoder clock, not the master clock" in t for t in titles)
     plot.features.set_checked([k for k in plot.features.checked() if k[0] != "treadmill"])
     assert time_axis(plot) == MASTER_LABEL                 # only master-clock streams drawn again
+    # a long title is elided, never widening its lane past the view (full text on hover)
+    plot.resize(500, 1000)
+    qtbot.waitUntil(lambda: plot.graphics.ci.geometry().width() <= plot.graphics.width())
+    health = plot.plots[-1].titleLabel
+    assert health.toolTip() == plot.lanes()[-1][0] and "…" in health.text
 
 
 def test_the_lab_recording_shows_speed_not_the_encoder_clock(stream_plot, sample_experiment1):
