@@ -50,12 +50,11 @@ SHADED_INTERVALS = ("psychopy",)   # interval sources also shaded behind every s
 POOL_SIZE = 24                     # lane plots kept for reuse between cells
 SELECT_HINT = "Select a cell (tree, heatmap or report) to plot its streams."
 NO_RECORDINGS = (
-    "<p><b>No recordings found in {roots}.</b></p>"
-    "<p>datakit looks for an experiment folder holding <code>data/</code> (and "
-    "<code>processed/</code>) with files named<br><code>data/sub-&lt;subject&gt;/ses-&lt;session&gt;/"
-    "[beh|func]/&lt;stamp&gt;_sub-&lt;subject&gt;_ses-&lt;session&gt;_task-&lt;task&gt;_&lt;suffix&gt;"
-    ".&lt;ext&gt;</code>.</p><p>Open the folder that contains <code>data/</code>; in the console "
-    "(F12), <code>ds.skipped</code> lists the files that could not be placed.</p>")
+    "<p><b>Nothing to plot: no recordings found in {roots}.</b></p>"
+    "<p>The plot shows one recording (subject, session, task) of an experiment folder whose "
+    "<code>data/</code> holds files like <code>data/sub-&lt;subject&gt;/ses-&lt;session&gt;/beh/"
+    "&lt;stamp&gt;_sub-&lt;subject&gt;_ses-&lt;session&gt;_task-&lt;task&gt;_&lt;suffix&gt;.csv</code>."
+    "</p>")
 
 
 class _LaneView:
@@ -86,7 +85,7 @@ class StreamPlot(QWidget):
         self._master: pg.PlotItem | None = None
         self._pool: list[pg.PlotItem] = []       # emptied lane plots, reused by the next cell
 
-        self.title = QLabel(SELECT_HINT)
+        self.title = QLabel("")
         self.title.setObjectName("streamPlotTitle")
         self.title.setWordWrap(True)
         self.title.setTextFormat(Qt.TextFormat.RichText)
@@ -123,6 +122,7 @@ class StreamPlot(QWidget):
         self.feature_view.setIndentation(12)
         self.feature_view.setIconSize(QSize(10, 10))
         self.feature_view.setToolTip("Ticked features are drawn; the chip is the curve's colour")
+        self.feature_view.hide()                 # shown with the first cell
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setObjectName("streamPlotView")
@@ -211,14 +211,15 @@ class StreamPlot(QWidget):
             self.set_streams(None)
             roots = ", ".join(html.escape(str(r)) for r in self.state.roots) or "this folder"
             self._show_message(NO_RECORDINGS.format(roots=roots))
-            self.title.setText("No recordings to plot.")
+            self.title.setText("")
         elif self.streams is None:
             self._show_message(SELECT_HINT)
-            self.title.setText(SELECT_HINT)
+            self.title.setText("")
 
     def _show_message(self, text: str) -> None:
         self.message.setText(text)
         self.view_stack.setCurrentWidget(self.message)
+        self.feature_view.setVisible(self.features.rowCount() > 0)
 
     def set_streams(self, streams: CellStreams | None) -> None:
         """Draw a cell: its signal lanes are built now, the extras' lanes when ticked."""
@@ -237,7 +238,7 @@ class StreamPlot(QWidget):
         self.readout.setText(" ")
         if streams is None:
             self.features.set_items([])
-            self.title.setText(SELECT_HINT)
+            self.title.setText("")
             self._show_message(SELECT_HINT)
             return
         for lane in self._lanes:
@@ -374,6 +375,7 @@ class StreamPlot(QWidget):
             bases = {i.basis for v in visible for i in v.lane.items if i.key in checked}
             last.setLabel("bottom", time_axis_label(bases), **{"font-size": li.LABEL_SIZE})
             self.view_stack.setCurrentWidget(self.scroll)
+            self.feature_view.setVisible(True)
         elif self.streams is not None:
             self._show_message(self._nothing_text())
         height = sum(v.height for v in visible) + (li.BOTTOM_AXIS_HEIGHT if visible else 0)

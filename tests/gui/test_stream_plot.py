@@ -141,7 +141,8 @@ def test_an_empty_folder_says_what_the_app_looks_for(make_window, qtbot, tmp_pat
         window.open_roots([tmp_path / "empty"])
     plot = window.plot
     assert plot.view_stack.currentWidget() is plot.message and not plot.plots
-    assert "No recordings found" in plot.message.text() and "data/sub-" in plot.message.text()
+    assert "no recordings found" in plot.message.text() and "data/sub-" in plot.message.text()
+    assert not plot.feature_view.isVisible()                  # no empty list beside it either
 
 
 def test_the_window_applies_the_look_wherever_it_is_created(make_window):
