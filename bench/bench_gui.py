@@ -1,13 +1,17 @@
 """GUI benchmarks (not tests): prints the figures of DESIGN.md's GUI performance goals.
 
     python bench/bench_gui.py            # offscreen unless a display is set
+    python bench/bench_gui.py 5          # only the listed figures (1-5)
     xvfb-run -a python bench/bench_gui.py
 
 1. time from process start to the main window shown (a fresh interpreter, imports included);
 2. the coverage heatmap of 10,000 cells x 14 sources: coverage build, heatmap draw, and a
    filter change (tree + heatmap follow);
 3. the longest event-loop stall while a materialize runs (a 5 ms QTimer probe);
-4. frame time while panning a 10-million-point stream (clip-to-view + peak downsampling).
+4. frame time while panning a 10-million-point stream (clip-to-view + peak downsampling);
+5. switching the plot to another 20-minute cell once its data has arrived (the streams
+   handed to AppState as the load job does, until the plot is laid out and painted), per
+   demo task kind, with what is drawn by default; and toggling a feature.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ os.environ.setdefault("QT_API", "pyside6")
 import numpy as np
 import pandas as pd
 
-GOALS = {"shown": 1.5, "heatmap": 0.100, "stall": 0.050}
+GOALS = {"shown": 1.5, "heatmap": 0.100, "stall": 0.050, "switch": 0.300}
 
 STARTUP = r"""
 import time, sys
@@ -195,8 +199,9 @@ def bench_pan(app, n_points: int = 10_000_000) -> dict:
     t = np.arange(n_points, dtype=np.float64) / 1000.0          # 10 M samples at 1 kHz
     rng = np.random.default_rng(1)
     y = np.cumsum(rng.standard_normal(n_points)) * 0.01
-    streams = CellStreams(("BENCH", "ses-01", "task-x"), curves=[Curve("ephys", "voltage", t, y)],
-                          window=(0.0, t[-1]))
+    streams = CellStreams(("BENCH", "ses-01", "task-x"),
+                          items=[Curve(source="ephys", feature="voltage", t=t, y=y, signal=True,
+                                       basis="master")], window=(0.0, t[-1]))
     plot = StreamPlot(AppState(), jobs=None)
     plot.resize(1000, 500)
     plot.show()
@@ -220,15 +225,107 @@ def bench_pan(app, n_points: int = 10_000_000) -> dict:
     return {"points": n_points, "first": first, "frames": results}
 
 
-def main() -> None:
+def _run_chain(steps) -> None:
+    """Run ``steps`` (callables) one per event-loop turn, under a real event loop."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    queue = list(steps)
+
+    def next_step():
+        if not queue:
+            loop.quit()
+            return
+        delay = queue.pop(0)()
+        QTimer.singleShot(int(delay or 0), next_step)
+
+    QTimer.singleShot(0, next_step)
+    loop.exec()
+
+
+def bench_cell_switch(app, root: Path, rounds: int = 5) -> dict:
+    """Draw time of a cell switch once the cell's data has arrived, in the real window."""
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+
+    from datakit_gui.main_window import MainWindow
+    from datakit_gui.streams import Curve, RoiImage, extract
+
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "s.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings=settings)
+    window.resize(1600, 1000)
+    window.show()
+    loop = QEventLoop()
+    window.state.dataset_changed.connect(loop.quit)
+    window.open_roots([root])
+    loop.exec()
+    frame = window.state.dataset.materialize(workers=1, strict=False)
+    keys = [tuple(map(str, k)) for k in frame.index]
+    streams, extract_s = {}, {}
+    for key in keys:
+        start = time.perf_counter()
+        streams[key] = extract(frame.loc[key], key)          # the load job does this in a worker
+        extract_s[key] = time.perf_counter() - start
+    draws: dict[tuple, list[float]] = {k: [] for k in keys}
+    shown: dict[tuple, tuple] = {}
+    toggles: list[float] = []
+    plot = window.plot
+    begun = [0.0]
+
+    def switch(key):
+        def start():
+            begun[0] = time.perf_counter()
+            window.state.set_cell_frame(key, frame.loc[[key]], None, streams[key])
+            return 0                              # the layout requests are handled next turn
+
+        def painted():
+            plot.repaint()
+            draws[key].append(time.perf_counter() - begun[0])
+            s = streams[key]
+            before = sum(isinstance(i, (Curve, RoiImage)) and i.feature != "*" for i in s.items)
+            images = sum(isinstance(s.item(k), RoiImage) for k in plot.shown_features())
+            curves = sum(isinstance(s.item(k), Curve) for k in plot.shown_features())
+            shown[key] = (before, len(plot.shown_features()), curves, images, len(plot.lanes()))
+            return 150                            # let the window settle before the next switch
+
+        return [start, painted]
+
+    def toggle():
+        key = plot.features.checked()[-1]
+        start = time.perf_counter()
+        plot.features.set_key_checked(key, False)
+        plot.features.set_key_checked(key, True)
+        plot.repaint()
+        toggles.append((time.perf_counter() - start) / 2)
+        return 50
+
+    steps = []
+    for _ in range(rounds):
+        for key in keys:
+            steps += switch(key)
+            steps.append(toggle)
+    _run_chain(steps)
+    samples = {key: max((len(getattr(i, "t", ())) for i in streams[key].signals), default=0)
+               for key in keys}
+    window.close()
+    loop = QEventLoop()
+    QTimer.singleShot(200, loop.quit)
+    loop.exec()
+    return {"draws": draws, "shown": shown, "extract": extract_s, "toggle": toggles, "samples": samples}
+
+
+def main(only=()) -> None:
     warnings.simplefilter("ignore")
     from PySide6.QtWidgets import QApplication
 
+    from datakit.demo import generate
+
+    wanted = set(only) or {"1", "2", "3", "4", "5"}
     app = QApplication.instance() or QApplication([])
     print(f"GUI benchmarks (Qt platform: {app.platformName()}, {os.cpu_count()} CPUs)")
-    starts = bench_startup()
-    print(f"1. window shown after start: median {np.median(starts):.2f} s "
-          f"(runs: {', '.join(f'{s:.2f}' for s in starts)}; goal < {GOALS['shown']} s)")
+    if "1" in wanted:
+        starts = bench_startup()
+        print(f"1. window shown after start: median {np.median(starts):.2f} s "
+              f"(runs: {', '.join(f'{s:.2f}' for s in starts)}; goal < {GOALS['shown']} s)")
 
     from datakit_gui import qtfix
     from datakit_gui.app import configure_pyqtgraph
@@ -237,29 +334,44 @@ def main() -> None:
     qtfix.collect_in_gui_thread()
     configure_pyqtgraph()
 
-    h = bench_heatmap(app)
-    print(f"2. heatmap {h['cells']:,} cells x {h['sources']} sources: draw {h['draw'] * 1000:.0f} ms "
-          f"median (max {h['draw_max'] * 1000:.0f} ms; goal < {GOALS['heatmap'] * 1000:.0f} ms); "
-          f"coverage build {h['build'] * 1000:.0f} ms; opening (coverage + tree + heatmap) "
-          f"{h['open'] * 1000:.0f} ms; filter change {h['filter'] * 1000:.0f} ms; zoom/scroll "
-          f"{h['zoom'] * 1000:.0f} ms")
+    if "2" in wanted:
+        h = bench_heatmap(app)
+        print(f"2. heatmap {h['cells']:,} cells x {h['sources']} sources: draw {h['draw'] * 1000:.0f} ms "
+              f"median (max {h['draw_max'] * 1000:.0f} ms; goal < {GOALS['heatmap'] * 1000:.0f} ms); "
+              f"coverage build {h['build'] * 1000:.0f} ms; opening (coverage + tree + heatmap) "
+              f"{h['open'] * 1000:.0f} ms; filter change {h['filter'] * 1000:.0f} ms; zoom/scroll "
+              f"{h['zoom'] * 1000:.0f} ms")
 
-    from datakit.demo import generate
+    if "3" in wanted:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "demo"
+            generate(root, subjects=3, sessions=2, duration=600.0, seed=0)
+            s = bench_stall(app, root)
+        for label, (elapsed, worst, p99) in (("first (starts workers)", s["cold"]), ("second", s["warm"])):
+            print(f"3. materialize {s['cells']} cells of 10-minute sessions ({label}): {elapsed:.1f} s; "
+                  f"longest event-loop stall {worst * 1000:.0f} ms, 99th percentile {p99 * 1000:.0f} ms "
+                  f"(goal < {GOALS['stall'] * 1000:.0f} ms)")
 
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "demo"
-        generate(root, subjects=3, sessions=2, duration=600.0, seed=0)
-        s = bench_stall(app, root)
-    for label, (elapsed, worst, p99) in (("first (starts workers)", s["cold"]), ("second", s["warm"])):
-        print(f"3. materialize {s['cells']} cells of 10-minute sessions ({label}): {elapsed:.1f} s; "
-              f"longest event-loop stall {worst * 1000:.0f} ms, 99th percentile {p99 * 1000:.0f} ms "
-              f"(goal < {GOALS['stall'] * 1000:.0f} ms)")
+    if "4" in wanted:
+        p = bench_pan(app)
+        for label, (median, worst) in p["frames"].items():
+            print(f"4. panning a {p['points']:,}-point stream, {label}: frame {median * 1000:.0f} ms "
+                  f"median, {worst * 1000:.0f} ms max (first draw {p['first'] * 1000:.0f} ms)")
 
-    p = bench_pan(app)
-    for label, (median, worst) in p["frames"].items():
-        print(f"4. panning a {p['points']:,}-point stream, {label}: frame {median * 1000:.0f} ms median, "
-              f"{worst * 1000:.0f} ms max (first draw {p['first'] * 1000:.0f} ms)")
+    if "5" in wanted:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "demo20"
+            generate(root, subjects=1, sessions=1, duration=1200.0, seed=0, missing=False, broken=False)
+            c = bench_cell_switch(app, root)
+        for key, times in c["draws"].items():
+            before, shown, curves, images, lanes = c["shown"][key]
+            print(f"5. switch to a 20-minute {key[2]} cell (longest signal {c['samples'][key]:,} "
+                  f"samples): drawn in {np.median(times) * 1000:.0f} ms median, {max(times) * 1000:.0f} ms "
+                  f"max (goal < {GOALS['switch'] * 1000:.0f} ms); by default {shown} signals in {lanes} "
+                  f"lanes ({curves} curves, {images} ROI images), where drawing every numeric feature "
+                  f"made {before} curves; extraction in the load job {c['extract'][key] * 1000:.0f} ms")
+        print(f"5. toggling a feature (show or hide its item): {np.median(c['toggle']) * 1000:.1f} ms median")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -35,6 +35,7 @@ from .sources.registry import (
     registered_sources,
     unregister_source,
 )
+from .sources.signals import Signal
 
 logger = logging.getLogger("datakit")
 logger.addHandler(logging.NullHandler())
@@ -71,8 +72,8 @@ def __getattr__(name):
 __all__ = [
     "Cancelled", "ConflictWarning", "DataSource", "Dataset", "Devices", "LoadContext",
     "LoadError", "LoadedStream", "MaterializedMemoryReport", "PickleRefused", "PluginWarning",
-    "Settings", "available_tags", "build_meta", "configure", "get_settings", "get_source_class",
-    "get_logger", "get_version", "explore", "inspect_sources", "load", "load_dataset", "load_path", "open_shell",
-    "profile_materialized", "register_source", "registered_sources", "unregister_source",
-    "settings", "logger",
+    "Settings", "Signal", "available_tags", "build_meta", "configure", "get_settings",
+    "get_source_class", "get_logger", "get_version", "explore", "inspect_sources", "load",
+    "load_dataset", "load_path", "open_shell", "profile_materialized", "register_source",
+    "registered_sources", "unregister_source", "settings", "logger",
 ]

@@ -22,10 +22,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def configure_pyqtgraph() -> None:
-    import pyqtgraph as pg
+    """The app's pyqtgraph options (kept for scripts; ``MainWindow()`` applies them itself)."""
+    from .look import configure_pyqtgraph as configure
 
-    pg.setConfigOptions(background="w", foreground=(40, 40, 40), antialias=False,
-                        imageAxisOrder="row-major")
+    configure()
 
 
 def _close_on_signals(window) -> None:
@@ -59,8 +59,7 @@ def main(argv=None) -> int:
     app.setApplicationName("datakit-gui")
     app.setOrganizationName("datakit")
     app.setApplicationDisplayName("datakit")
-    configure_pyqtgraph()
-    from .main_window import MainWindow
+    from .main_window import MainWindow  # applies the look (look.apply) when created
 
     window = MainWindow(workers=args.workers)
     window.show()

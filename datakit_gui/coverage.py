@@ -13,6 +13,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from . import look
+
 EXCLUDED, NOT_EXPECTED, OK, PRESENT, MISSING, ERROR = 0, 1, 2, 3, 4, 5
 CODES = (EXCLUDED, NOT_EXPECTED, OK, PRESENT, MISSING, ERROR)
 LABELS = {
@@ -25,16 +27,14 @@ LABELS = {
 }
 SHORT = {PRESENT: "present", OK: "ok", MISSING: "missing", NOT_EXPECTED: "not expected",
          ERROR: "error", EXCLUDED: "excluded"}
-#: RGB colours, told apart by red-green colour-blind readers too: blues for files that
-#: are there, orange for missing, a dark crimson (much darker than the orange) for errors,
-#: near-white for "not expected" (quiet) and grey for what the filters leave out.
+#: RGB colours: the app's status palette (datakit_gui.look.STATUS), shared with the plot
 COLORS = {
-    OK: (0, 114, 178),
-    PRESENT: (120, 190, 235),
-    MISSING: (240, 160, 20),
-    NOT_EXPECTED: (246, 246, 246),
-    ERROR: (170, 20, 40),
-    EXCLUDED: (200, 200, 200),
+    OK: look.STATUS["ok"],
+    PRESENT: look.STATUS["present"],
+    MISSING: look.STATUS["missing"],
+    NOT_EXPECTED: look.STATUS["not_expected"],
+    ERROR: look.STATUS["error"],
+    EXCLUDED: look.STATUS["excluded"],
 }
 STATE_CODES = {"present": PRESENT, "missing": MISSING, "not_expected": NOT_EXPECTED}
 REPORT_STATUS = {"ok": OK, "error": ERROR}

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QStackedWidget
 
-from . import dialogs, qtfix
+from . import dialogs, look, qtfix
 from .commands import Commands
 from .icons import app_icon
 from .jobs import MAIN, JobRunner
@@ -42,11 +42,15 @@ SHORTCUTS_HELP = """<table>
 <tr><td><b>Wheel / Ctrl+wheel</b></td><td>Heatmap: scroll / zoom</td></tr>
 </table>"""
 
+CONSOLE_MIN_USEFUL = 240      # px: a console dock lower than this is enlarged when opened
+CONSOLE_SHARE = 0.36          # ... to this share of the window height
+
 
 class MainWindow(QMainWindow):
     def __init__(self, *, settings=None, executor=None, workers: int | None = None, parent=None):
         qtfix.apply()
         qtfix.collect_in_gui_thread()
+        look.apply()            # light plots, readable fonts, wherever the window is created
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setWindowTitle("datakit")
@@ -215,9 +219,22 @@ class MainWindow(QMainWindow):
     def show_console(self) -> None:
         self.console_dock.show()
         self.console_dock.raise_()
+        self._useful_console_height()
         self.console_dock.start()
         if self.console_dock.console is not None:
             self.console_dock.console.setFocus()
+
+    def _useful_console_height(self) -> None:
+        """Open the console at a height one can work in (a third of the window) when its
+        dock is lower than that; a height the user chose (and the app remembered) stays."""
+        dock = self.console_dock
+        if dock.isFloating():
+            return
+        shared = self.tabifiedDockWidgets(dock)
+        height = max([dock.height()] + [d.height() for d in shared])
+        if height < CONSOLE_MIN_USEFUL:
+            self.resizeDocks([dock], [max(CONSOLE_MIN_USEFUL, int(self.height() * CONSOLE_SHARE))],
+                             Qt.Orientation.Vertical)
 
     # reactions --------------------------------------------------------------------
 

@@ -4,7 +4,9 @@
 
 (or with QT_QPA_PLATFORM=offscreen).  Uses a throw-away settings file and the demo in
 the user's cache (written on first use, like ``datakit-gui --demo``).  Writes
-``screenshot-*.png`` into OUT_DIR (default: this folder).
+``screenshot-*.png`` into OUT_DIR (default: this folder): the start page, the coverage
+view, the plot of one cell of each demo task kind, filters with the console.  Every
+picture shows the app's defaults: nothing is unticked or rearranged by hand.
 """
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
+from PySide6.QtCore import QEventLoop, QPointF, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
 SIZE = (1600, 1000)
+PLOT_HEIGHT = 1450          # tall enough for a widefield cell's ten lanes without scrolling
+TASKS = ("widefield", "gratings", "movies")
 
 
 def wait_for(signal, timeout_s: float = 120.0) -> None:
@@ -34,11 +38,9 @@ def settle(ms: int = 400) -> None:
 
 def main(out: Path) -> None:
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    from datakit_gui.app import configure_pyqtgraph
     from datakit_gui.demo_cache import ensure_demo
-    from datakit_gui.main_window import MainWindow
+    from datakit_gui.main_window import MainWindow  # applies the app's look itself
 
-    configure_pyqtgraph()
     out.mkdir(parents=True, exist_ok=True)
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "shots.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings=settings)
@@ -64,26 +66,27 @@ def main(out: Path) -> None:
     settle(800)
     window.grab().save(str(out / "screenshot-coverage.png"))
 
-    inventory = window.state.dataset.inventory
-    with_trials = inventory[inventory["psychopy"].notna()]
-    rich = tuple(with_trials.notna().sum(axis=1).idxmax())      # a gratings/movies session
-    window.state.select_cell(rich, "wheel")
-    wait_for(window.state.cell_loaded)
-    keep = {"wheel.speed_mm", "pupil_dlc.pupil_diameter_mm", "meso_mean.Mean", "suite2p.deltaf_f",
-            "treadmill.speed_mm", "meso_dff.dF_F", "mesomap.VISp_L"}
-    window.plot.features.set_checked([v for v in window.plot.features.values() if v in keep])
-    settle(800)
-    plot = window.plot
-    (x0, x1), _ = plot.plots[0].viewRange() if plot.plots else ((0, 1), None)
-    if plot.plots:
-        (_, _), (y0, y1) = plot.plots[0].vb.viewRange()
-        from PySide6.QtCore import QPointF
-
-        x = x0 + (x1 - x0) * 0.42
-        plot._mouse_moved((plot.plots[0].vb.mapViewToScene(QPointF(x, (y0 + y1) / 2)),))
+    # one cell of each task kind, exactly as the plot shows it by default (nothing unticked)
+    window.resize(SIZE[0], PLOT_HEIGHT)
+    window.resizeDocks([window.plot_dock], [int(SIZE[0] * 0.5)], Qt.Orientation.Horizontal)
     settle()
-    window.grab().save(str(out / "screenshot-plot.png"))
-    plot.grab().save(str(out / "screenshot-plot-panel.png"))
+    inventory = window.state.dataset.inventory
+    for task in TASKS:
+        rows = inventory[inventory.index.get_level_values("Task") == f"task-{task}"]
+        key = tuple(rows.notna().sum(axis=1).idxmax())          # the cell with the most files
+        window.state.select_cell(key)
+        wait_for(window.state.cell_loaded)
+        settle(800)
+        plot = window.plot
+        if plot.plots:                                           # the crosshair's readout, mid-session
+            lane = next((p for v, p in zip(plot._visible_views(), plot.plots) if v.lane.kind == "curve"),
+                        plot.plots[-1])
+            (x0, x1), (y0, y1) = lane.vb.viewRange()
+            plot._mouse_moved((lane.vb.mapViewToScene(QPointF(x0 + (x1 - x0) * 0.42, (y0 + y1) / 2)),))
+        settle()
+        plot.grab().save(str(out / f"screenshot-plot-{task}.png"))
+    window.resize(*SIZE)
+    settle()
 
     subjects = window.state.dataset.subjects
     box = window.filters.boxes["subject"]
@@ -93,8 +96,7 @@ def main(out: Path) -> None:
     sources.model.set_checked(["suite2p", "mesomap"])
     window.actions["materialize"].trigger()
     wait_for(window.state.frame_changed, 300)
-    window.resizeDocks([window.console_dock], [330], Qt.Orientation.Vertical)
-    window.show_console()
+    window.show_console()                            # opens at its own useful height
     wait_for(window.console_dock.kernel_ready, 30) if not window.console_dock.started else None
     window.console_dock.execute("df.shape")
     settle(600)

@@ -8,9 +8,10 @@ from .registry import (
     registered_sources,
     unregister_source,
 )
+from .signals import Signal
 
 __all__ = [
-    "DataSource", "INTERVALS", "LoadContext", "LoadedStream", "TABLE", "TIMESERIES",
+    "DataSource", "INTERVALS", "LoadContext", "LoadedStream", "Signal", "TABLE", "TIMESERIES",
     "available_tags", "dependency_order", "get_source_class", "register_source",
     "registered_sources", "unregister_source",
 ]

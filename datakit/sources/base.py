@@ -8,6 +8,7 @@ A source is a small class with class-level metadata and one method::
         patterns = ("*_licks.csv",)
         requires = ("dataqueue",)          # loaded first, shared through the context
         description = "Lick sensor events"
+        signals = (Signal("lick", "lick sensor", "V"),)  # what a plot draws by default
 
         def load(self, path, *, context=None):
             frame = pd.read_csv(path)
@@ -28,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from ..settings import Settings, get_settings
+from .signals import Signal
 
 #: Stream kinds: how a stream's value becomes materialized features.
 TIMESERIES = "timeseries"  # value: DataFrame (one row per t) or mapping of arrays
@@ -183,6 +185,10 @@ class DataSource:
 
     ``inputs(path)`` names every file ``load`` reads for ``path`` (default: just it);
     a cached validation outcome is reused only while none of them changed.
+    ``signals``      what is worth drawing: a tuple of ``Signal(feature, label, unit)``
+                     (see :mod:`datakit.sources.signals`); ``None`` (the default) lets
+                     the fallback rule decide (every numeric feature except clocks and
+                     counters); ``()`` draws nothing by default.
     """
 
     tag: ClassVar[str] = ""
@@ -192,6 +198,7 @@ class DataSource:
     description: ClassVar[str] = ""
     version: ClassVar[str] = ""
     camera_tag: ClassVar[str | None] = None
+    signals: ClassVar[tuple[Signal, ...] | None] = None
 
     @classmethod
     def inputs(cls, path) -> list:

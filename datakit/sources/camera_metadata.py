@@ -36,6 +36,7 @@ from . import camera_clock
 from .base import TIMESERIES, DataSource
 from .readers import check_file, json_error, read_json
 from .registry import register_builtin
+from .signals import Signal
 
 
 _Tag = Union[str, int, float, None]
@@ -252,6 +253,7 @@ def _text(value):
 
 class _CameraMetadataSource(DataSource):
     kind = TIMESERIES
+    signals = (Signal("time_elapsed_s", "frame interval", "ms"),)   # frame health, no curve
     requires = ("dataqueue", "timestamps")
     role = "master_camera"
     #: read the tags the earlier implementation kept only for the pupil camera (PUPIL_ONLY)

@@ -38,6 +38,7 @@ class DataqueueSource(DataSource):
     patterns = ("*_dataqueue.csv",)
     kind = TIMESERIES
     description = "Acquisition queue: every device packet on the master clock"
+    signals = ()                      # the clock itself: nothing drawn by default
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)

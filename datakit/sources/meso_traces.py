@@ -17,6 +17,7 @@ from . import camera_clock
 from .base import TIMESERIES, DataSource
 from .readers import read_csv, require_columns
 from .registry import register_builtin
+from .signals import Signal
 
 
 class _MesoTraceSource(DataSource):
@@ -50,6 +51,7 @@ class MesoMeanSource(_MesoTraceSource):
     tag = "meso_mean"
     patterns = ("*_meso-mean-trace.csv",)
     description = "Mean fluorescence per mesoscope frame"
+    signals = (Signal("Mean", "mean F", "a.u."),)
 
 
 @register_builtin
@@ -58,3 +60,4 @@ class MesoDffSource(_MesoTraceSource):
     patterns = ("*_meso-collapse_first-trace.csv",)
     feature = "dF_F"
     description = "dF/F per mesoscope frame"
+    signals = (Signal("dF_F", "ΔF/F", "ΔF/F"),)

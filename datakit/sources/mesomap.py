@@ -33,6 +33,7 @@ from . import camera_clock
 from .base import TIMESERIES, DataSource
 from .readers import load_npy, read_csv, require_columns
 from .registry import register_builtin
+from .signals import Signal
 
 #: Feature names used by the session-level data (an ROI with such a name is renamed).
 RESERVED = ("frame", "mask", "regions", "time_elapsed_s", "meta")
@@ -64,6 +65,7 @@ class MesomapSource(DataSource):
     kind = TIMESERIES
     camera_tag = "meso"
     description = "Mesoscope traces per brain region, with the region mask and table"
+    signals = (Signal("*", "region ΔF/F", "ΔF/F"),)       # every region column, as ROIs
 
     @classmethod
     def inputs(cls, path) -> list:

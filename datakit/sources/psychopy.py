@@ -72,6 +72,7 @@ from .. import timeline
 from .base import INTERVALS, DataSource
 from .readers import read_csv
 from .registry import register_builtin
+from .signals import Signal
 
 PSYCHOPY_EXPSTART = "psychopy_expstart"
 GRATINGS, MOVIES, GENERIC = "gratings", "movies", "generic"
@@ -242,6 +243,7 @@ class PsychopySource(DataSource):
     requires = ("dataqueue", "timestamps")
     kind = INTERVALS
     description = "PsychoPy trials (stimulus onset to offset, one interval per trial) on the master clock"
+    signals = (Signal("start_s", "trials"),)              # the trials as spans
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)

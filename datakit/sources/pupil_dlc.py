@@ -58,6 +58,7 @@ from . import camera_clock
 from .base import TIMESERIES, DataSource
 from .readers import check_file
 from .registry import register_builtin
+from .signals import Signal
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -347,6 +348,7 @@ class PupilDlcSource(DataSource):
     kind = TIMESERIES
     camera_tag = "pupil"
     description = "Pupil diameter (mm) from DeepLabCut landmarks, on the pupil camera's frame times"
+    signals = (Signal("pupil_diameter_mm", "diameter", "mm"),)
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)

@@ -14,6 +14,7 @@ import threading
 import warnings
 
 from .base import KINDS, DataSource
+from .signals import declared_signals
 
 logger = logging.getLogger("datakit")
 
@@ -56,6 +57,7 @@ def _check_source_class(cls) -> None:
         raise TypeError(f"{cls.__name__}.requires must be a tuple of tags")
     if cls.kind not in KINDS:
         raise TypeError(f"{cls.__name__}.kind must be one of {KINDS}, got {cls.kind!r}")
+    declared_signals(cls)       # TypeError when signals holds something that is not a Signal
 
 
 def _add(cls, *, origin: str, strict: bool) -> None:

@@ -24,6 +24,7 @@ from .. import timeline
 from .base import INTERVALS, TABLE, TIMESERIES, DataSource
 from .readers import check_file, read_csv, require_columns
 from .registry import register_builtin
+from .signals import Signal
 
 _NUMBER = re.compile(r"[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?")
 _INT = re.compile(r"[-+]?\d+")
@@ -64,6 +65,7 @@ class SessionConfigSource(DataSource):
     patterns = ("*_configuration.csv",)
     kind = TABLE
     description = "Session configuration (Parameter,Value), values typed"
+    signals = ()
 
     def load(self, path, *, context=None):
         meta: dict = {"source_file": str(path), "scope": "session"}
@@ -125,6 +127,7 @@ class NotesSource(DataSource):
     requires = ("dataqueue", "timestamps")
     kind = TIMESERIES
     description = "Experimenter notes (one timestamped line per note)"
+    signals = (Signal("note", "notes"),)                  # time markers
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
@@ -173,6 +176,7 @@ class TimestampsSource(DataSource):
     requires = ("dataqueue",)
     kind = INTERVALS
     description = "Start/stop time of each device and of the protocol"
+    signals = (Signal("start_s", "recording"),)           # one span per device
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)

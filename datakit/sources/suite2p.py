@@ -48,6 +48,7 @@ from ..safety import require_pickle_allowed
 from .base import TIMESERIES, DataSource
 from .readers import check_file, load_npy
 from .registry import register_builtin
+from .signals import Signal
 
 SUITE2P_FS = "suite2p_fs"
 #: (cells x frames) arrays
@@ -149,6 +150,7 @@ class Suite2pSource(DataSource):
     requires = ("dataqueue",)
     kind = TIMESERIES
     description = "suite2p cells: neuropil-corrected fluorescence, dF/F and spikes on nidaq frame times"
+    signals = (Signal("deltaf_f", "cell ΔF/F", "ΔF/F"),)          # cells x frames: one signal
 
     @classmethod
     def inputs(cls, path) -> list:

@@ -32,6 +32,7 @@ from .. import timeline
 from .base import TIMESERIES, DataSource
 from .readers import read_csv
 from .registry import register_builtin
+from .signals import Signal
 
 _PACKET = re.compile(
     r"EncoderData\(\s*timestamp\s*=\s*(?P<timestamp>[-+]?\d+)\s*,"
@@ -91,6 +92,7 @@ class TreadmillSource(DataSource):
     requires = ("dataqueue",)
     kind = TIMESERIES
     description = "Treadmill running (encoder packets on the master clock, else treadmill CSV)"
+    signals = (Signal("speed_mm", "speed", "mm/s"), Signal("distance_mm", "distance", "mm"))
 
     @classmethod
     def claims(cls, path) -> bool:

@@ -44,6 +44,7 @@ from .. import timeline
 from .base import TIMESERIES, DataSource
 from .readers import read_csv, require_columns
 from .registry import register_builtin
+from .signals import Signal
 
 WHEEL_CLOCK = "wheel_clock"
 REQUIRED = ("Clicks", "Time", "Speed")
@@ -100,6 +101,7 @@ class WheelSource(DataSource):
     requires = ("dataqueue", "timestamps")
     kind = TIMESERIES
     description = "Running wheel encoder (clicks, speed, distance) on the master clock"
+    signals = (Signal("speed_mm", "speed", "mm/s"),)
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)

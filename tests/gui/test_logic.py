@@ -1,4 +1,4 @@
-"""The GUI's pure logic: filter expressions, coverage codes, stream extraction, the Qt fix."""
+"""The GUI's pure logic: filter expressions, coverage codes, the Qt fix (streams: test_streams)."""
 from __future__ import annotations
 
 import subprocess
@@ -16,7 +16,6 @@ from datakit_gui.filters import (
     FilterSpec,
     axis_from_checked,
 )
-from datakit_gui.streams import extract, value_at, visible_frame
 
 
 def test_filter_expression_is_what_apply_does(demo_dataset):
@@ -82,44 +81,6 @@ def test_block_worst_keeps_the_most_serious_status():
     assert reduced.shape == (3, 2)
     assert reduced[:, 1].tolist() == [cov.OK, cov.ERROR, cov.OK]
     assert reduced[:, 0].tolist() == [cov.MISSING, cov.OK, cov.OK]
-
-
-def make_row():
-    t = np.linspace(0, 10, 101)
-    data = {
-        ("treadmill", "speed_mm"): np.sin(t), ("treadmill", "ticks"): np.arange(101),
-        ("treadmill", "label"): np.array(["x"] * 101, dtype=object),
-        ("treadmill", "time_elapsed_s"): t,
-        ("treadmill", "meta"): {"kind": "timeseries", "time_basis": "master",
-                                "experiment_window": [0.0, 9.0]},
-        ("suite2p", "deltaf_f"): np.ones((3, 101)), ("suite2p", "iscell"): np.ones(3),
-        ("suite2p", "time_elapsed_s"): t, ("suite2p", "meta"): {"kind": "timeseries"},
-        ("notes", "note"): np.array(["start", "stop"], dtype=object),
-        ("notes", "time_elapsed_s"): np.array([1.0, 8.0]), ("notes", "meta"): {"kind": "timeseries"},
-        ("timestamps", "device_id"): np.array(["cam", "cam", "enc"], dtype=object),
-        ("timestamps", "start_s"): np.array([0.0, 5.0, 1.0]),
-        ("timestamps", "stop_s"): np.array([4.0, 9.0, 9.5]),
-        ("timestamps", "time_elapsed_s"): np.array([0.0, 5.0, 1.0]),
-        ("timestamps", "meta"): {"kind": "intervals"},
-        ("session_config", "weight"): 21.5, ("session_config", "meta"): {"kind": "table"},
-    }
-    return pd.Series(data, dtype=object)
-
-
-def test_extract_streams_from_a_row():
-    streams = extract(make_row(), ("S", "ses-01", "task-x"))
-    assert [c.name for c in streams.curves] == ["treadmill.speed_mm", "treadmill.ticks", "suite2p.deltaf_f"]
-    assert streams.curves[2].note == "mean of 3 ROIs" and np.allclose(streams.curves[2].y, 1.0)
-    assert [(m.t, m.text) for m in streams.markers] == [(1.0, "start"), (8.0, "stop")]
-    tracks = streams.tracks["timestamps"]
-    assert [(tr.label, len(tr.starts)) for tr in tracks] == [("cam", 2), ("enc", 1)]
-    assert streams.window == (0.0, 9.0)
-    assert streams.tables == ["session_config"]
-    curve = streams.curves[0]
-    assert value_at(curve, 5.05) == pytest.approx(np.sin(5.0))
-    assert value_at(curve, -1) is None
-    frame = visible_frame(streams.curves[:2], 2.0, 3.0)
-    assert frame["time_s"].between(2.0, 3.0).all() and len(frame) == 2 * 11
 
 
 def test_qtfix_keeps_a_long_session_alive():

@@ -1,32 +1,9 @@
-"""The stream plot of one cell, its exports, and the console."""
+"""The stream plot's exports, reusing a materialized frame, and the console."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pyqtgraph as pg
 import pytest
-from PySide6.QtCore import QPointF
-
-TIME = "time_elapsed_s"
-
-
-def numeric_features(row: pd.Series) -> list[str]:
-    """source.feature of every numeric stream sampled at its source's time_elapsed_s."""
-    out = []
-    sources = list(dict.fromkeys(row.index.get_level_values(0)))
-    for source in sources:
-        meta = row.get((source, "meta"))
-        if not isinstance(meta, dict) or meta.get("kind") != "timeseries":
-            continue
-        t = row.get((source, TIME))
-        if not isinstance(t, np.ndarray) or not len(t):
-            continue
-        for feature, value in row.loc[source].items():
-            if feature in (TIME, "meta") or not isinstance(value, np.ndarray):
-                continue
-            if value.ndim in (1, 2) and value.shape[-1] == len(t) and value.dtype.kind in "biuf":
-                out.append(f"{source}.{feature}")
-    return out
 
 
 def richest_cell(dataset) -> tuple:
@@ -40,71 +17,6 @@ def plotted(window, qtbot, demo_dataset):
     with qtbot.waitSignal(window.state.cell_loaded, timeout=30000):
         window.state.select_cell(key)
     return window, key
-
-
-def test_plot_has_one_curve_per_numeric_feature(plotted, demo_dataset):
-    window, key = plotted
-    row = demo_dataset.select(*key).materialize(strict=False, workers=1).iloc[0]
-    expected = numeric_features(row)
-    plot = window.plot
-    assert len(expected) > 10
-    assert len(plot.curve_items()) == len(expected)
-    assert sorted(curve.name for _, curve in plot.items) == sorted(expected)
-    sources = list(dict.fromkeys(name.split(".")[0] for name in expected))
-    curve_plots = plot.plots[:len(sources)]
-    assert [p.getAxis("left").labelText for p in curve_plots] == sources
-    assert all(p.getViewBox().linkedView(pg.ViewBox.XAxis) is plot.plots[0].getViewBox()
-               for p in plot.plots[1:])
-    # psychopy or timestamps intervals are drawn as tracks; the experiment window is shaded
-    streams = window.state.cell_streams
-    assert streams.tracks and len(plot.plots) == len(sources) + len(streams.tracks)
-    assert streams.window is not None
-    regions = [i for i in plot.plots[0].items if isinstance(i, pg.LinearRegionItem)]
-    assert regions and tuple(regions[0].getRegion()) == pytest.approx(streams.window)
-    markers = [i for i in plot.plots[0].items if isinstance(i, pg.InfiniteLine) and getattr(i, "label", None) is not None]
-    assert len(markers) == len(streams.markers)
-    # long streams are clipped to the view and peak-downsampled
-    item = plot.curve_items()[0]
-    assert item.opts["clipToView"] and item.opts["autoDownsample"] and item.opts["downsampleMethod"] == "peak"
-
-
-def test_feature_choice_and_crosshair(plotted, qtbot):
-    window, _ = plotted
-    plot = window.plot
-    model = plot.features
-    first = model.values()[0]
-    model.set_checked([v for v in model.values() if v != first])
-    assert first not in [c.name for _, c in plot.items]
-    assert len(plot.curve_items()) == len(model.values()) - 1
-    x = float(np.median(plot.items[0][1].t))
-    values = dict(plot.readout_at(x))
-    curve = plot.items[0][1]
-    i = np.searchsorted(curve.t, x, side="right") - 1
-    assert values[curve.name] == pytest.approx(curve.y[i])
-    qtbot.waitUntil(lambda: plot.plots[0].vb.viewRange()[0][1] > x)   # auto-ranged to the data
-    (_, _), (y0, y1) = plot.plots[0].vb.viewRange()
-    scene = plot.plots[0].vb.mapViewToScene(QPointF(x, (y0 + y1) / 2))
-    plot._mouse_moved((scene,))
-    assert "t = " in plot.readout.text()
-    assert all(line.isVisible() for line in plot.crosshairs)
-    assert plot.crosshairs[0].value() == pytest.approx(x)
-
-
-def test_toggling_features_keeps_zoom_and_scaling_keeps_readout(plotted, qtbot):
-    window, _ = plotted
-    plot = window.plot
-    plot.plots[0].setXRange(3.0, 7.0, padding=0)
-    values = plot.features.values()
-    plot.features.set_checked(values[1:])
-    assert plot.visible_range() == pytest.approx((3.0, 7.0))
-    raw = dict(plot.readout_at(5.0))
-    plot.normalize.setChecked(True)
-    for item, curve in plot.items:
-        finite = item.yData[np.isfinite(item.yData)]
-        if finite.size and np.ptp(curve.y[np.isfinite(curve.y)]) > 0:
-            assert finite.min() == pytest.approx(0.0) and finite.max() == pytest.approx(1.0)
-    assert dict(plot.readout_at(5.0)) == raw                 # readout in real units
-    assert plot.visible_range() == pytest.approx((3.0, 7.0))
 
 
 def test_export_png_and_visible_csv(plotted, qtbot, tmp_path):
@@ -161,12 +73,33 @@ def test_console_evaluates_df_shape(window, qtbot):
     subject = window.state.dataset.subjects[0]
     window.state.set_axis("subject", type(window.state.filters.subject)("exclude", (subject,)))
     assert namespace["ds"] is window.state.filtered and subject not in namespace["ds"].subjects
+    assert dock.height() >= min(0.3 * window.height(), 240)      # opens at a useful height
     window.close()
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=30000)
     assert not dock.started
 
 
-def test_psychopy_trials_are_shaded_behind_every_curve(window, qtbot, demo_dataset):
+def test_console_opens_at_a_useful_height_and_the_layout_is_remembered(make_window, qtbot, monkeypatch,
+                                                                       tmp_path):
+    from datakit_gui.widgets.console import ConsoleDock
+
+    monkeypatch.setattr(ConsoleDock, "start", lambda self: None)      # no kernel needed here
+    settings = tmp_path / "layout.ini"
+    first = make_window(settings)
+    qtbot.waitUntil(lambda: 0 < first.report_dock.height() < 240)   # the default bottom area
+    first.actions["console"].trigger()
+    qtbot.waitUntil(lambda: first.console_dock.height() >= 0.3 * first.height())
+    opened = first.console_dock.height()
+    first.close()
+    qtbot.waitUntil(lambda: not first.isVisible())
+    second = make_window(settings)
+    qtbot.waitUntil(lambda: second.console_dock.isVisible() and second.console_dock.height() > 0)
+    assert abs(second.console_dock.height() - opened) < 0.15 * opened
+    second.actions["console"].trigger()                               # a remembered height stays
+    assert abs(second.console_dock.height() - opened) < 0.15 * opened
+
+
+def test_psychopy_trials_are_shaded_behind_every_signal_lane(window, qtbot, demo_dataset):
     from datakit_gui.widgets.interval_shading import IntervalShading
 
     inventory = demo_dataset.inventory
@@ -174,16 +107,17 @@ def test_psychopy_trials_are_shaded_behind_every_curve(window, qtbot, demo_datas
     with qtbot.waitSignal(window.state.cell_loaded, timeout=30000):
         window.state.select_cell(key)
     streams = window.state.cell_streams
-    trials = streams.tracks["psychopy"]
+    trials = streams.item(("psychopy", "start_s")).tracks
     expected = np.sort(np.concatenate([np.column_stack([tr.starts, tr.stops]) for tr in trials]), axis=0)
     assert len(expected) > 3
     plot = window.plot
-    curve_plots = plot.plots[:len(streams.curve_sources)]
-    assert curve_plots
-    for p in curve_plots:
-        shading = [i for i in p.items if isinstance(i, IntervalShading)]
-        assert len(shading) == len(trials)
-        drawn = np.sort(np.array([iv for s in shading for iv in s.intervals()]), axis=0)
-        assert np.allclose(drawn, expected)
+    lanes = [view for view in plot._visible_views() if view.lane.kind in ("curve", "rois")]
+    assert lanes
+    for view in lanes:
+        shading = [i for i in view.plot.items if isinstance(i, IntervalShading)]
+        assert len(shading) == 1 and shading[0].isVisible()
+        assert np.allclose(np.sort(np.array(shading[0].intervals()), axis=0), expected)
         assert not shading[0].boundingRect().isEmpty()
     assert "psychopy trials" in plot.title.text()
+    plot.features.set_key_checked(("psychopy", "start_s"), False)     # the shading follows the tick
+    assert not any(i.isVisible() for v in lanes for i in v.plot.items if isinstance(i, IntervalShading))
