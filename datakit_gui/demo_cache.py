@@ -12,6 +12,9 @@ from pathlib import Path
 
 MARKER = ".datakit-demo-complete"
 DEMO_SETTINGS = {"subjects": 3, "sessions": 2, "duration": 120.0, "seed": 0}
+#: bumped when the generator writes something new (2: datakit.toml and manifest.json), so
+#: a demo written by an older datakit is written again rather than shown without it
+DEMO_VERSION = "2"
 
 
 def cache_root() -> Path:
@@ -20,7 +23,11 @@ def cache_root() -> Path:
 
 
 def is_ready(root: Path | None = None) -> bool:
-    return ((root or cache_root()) / MARKER).is_file()
+    marker = (root or cache_root()) / MARKER
+    try:
+        return marker.read_text(encoding="utf-8").split()[-1] == f"v{DEMO_VERSION}"
+    except (OSError, IndexError, UnicodeDecodeError):
+        return False
 
 
 def ensure_demo(root: Path | None = None, *, progress=None, cancel=None, **settings) -> Path:
@@ -36,7 +43,8 @@ def ensure_demo(root: Path | None = None, *, progress=None, cancel=None, **setti
     options = {**DEMO_SETTINGS, **settings}
     try:
         generate(partial, progress=progress or False, cancel=cancel, **options)
-        (partial / MARKER).write_text("written by datakit-gui --demo\n", encoding="utf-8")
+        (partial / MARKER).write_text(f"written by datakit-gui --demo v{DEMO_VERSION}\n",
+                                      encoding="utf-8")
         if root.exists():
             shutil.rmtree(root)
         os.replace(partial, root)

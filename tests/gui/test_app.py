@@ -68,6 +68,11 @@ def test_demo_cache_is_written_once(tmp_path, monkeypatch):
     assert demo_cache.ensure_demo() == root
     assert len(calls) == 1
     assert not list(root.parent.glob("*.partial-*"))
+    # a demo written by an older datakit (another marker) is written again
+    (root / demo_cache.MARKER).write_text("written by datakit-gui --demo\n", encoding="utf-8")
+    assert not demo_cache.is_ready(root)
+    assert demo_cache.ensure_demo(subjects=1, sessions=1, duration=10.0) == root
+    assert len(calls) == 2 and (root / "datakit.toml").is_file()
 
 
 def test_demo_command_writes_with_progress_and_opens(make_window, tmp_path, qtbot):
