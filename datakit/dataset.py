@@ -536,8 +536,8 @@ class Dataset:
         df.attrs["datakit_sources"] = list(active)
         df.attrs["datakit_roots"] = [str(r) for r in self._roots]
         df.attrs["datakit_notes"] = list(self._notes)
-        if return_errors:
-            return df, engine.errors_frame(tasks, results, self._inventory.index.names)
+        if return_errors:   # the validate()-style report, ``expected`` column included
+            return df, self._with_expected(engine.errors_frame(tasks, results, self._inventory.index.names))
         return df
 
     def save(self, path, *, format=None, strict=True, progress=False, hdf_key="dataset",

@@ -110,9 +110,9 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._default_layout)
 
     def _default_layout(self) -> None:
-        """First run: left panels 22%, plot 45% of the width, report 20% of the height."""
+        """First run: left panels 22%, plot 42% of the width, report 20% of the height."""
         width, height = self.width(), self.height()
-        self.resizeDocks([self.tree_dock, self.plot_dock], [int(width * 0.22), int(width * 0.47)],
+        self.resizeDocks([self.tree_dock, self.plot_dock], [int(width * 0.22), int(width * 0.42)],
                          Qt.Orientation.Horizontal)
         self.resizeDocks([self.tree_dock, self.filter_dock], [int(height * 0.27), int(height * 0.53)],
                          Qt.Orientation.Vertical)

@@ -360,6 +360,10 @@ def test_demo_validate_report_agrees_with_missing(demo):
     assert len(quiet) and not (set(quiet[KEY].itertuples(index=False, name=None)) & pairs(ds.missing()))
     present = report[report["status"].isin(["ok", "error"])]
     assert present["expected"].sum() > 0
+    # materialize's report says the same (the app merges it into the validation report)
+    _, errors = ds.materialize(strict=False, return_errors=True, workers=1)
+    merged = report.merge(errors, on=KEY, suffixes=("", "_m"))
+    assert len(merged) == len(report) and (merged["expected"] == merged["expected_m"]).all()
 
 
 def test_deleting_every_dataqueue_gives_it_a_column(demo, tmp_path):

@@ -227,6 +227,11 @@ class CoverageHeatmap(QWidget):
         if not same_cells:
             self.cell_axis.set_keys(coverage.keys, coverage.recorded)
             self.source_axis.set_names(coverage.sources)
+            # columns at least as wide as a line of text, so the turned source names never
+            # run into each other (the docks beside give way)
+            column_px = self.fontMetrics().height() + 4
+            axis_px = getattr(self.cell_axis, "fixedWidth", None) or self.cell_axis.width()
+            self.graphics.setMinimumWidth(int(axis_px + m * column_px + 16))
             bounds = self.cell_axis.group_bounds(1)
             self.separators.setData(np.tile([0.0, float(m)], len(bounds)), np.repeat(bounds, 2))
             xs = np.arange(1, m, dtype=float)

@@ -47,6 +47,9 @@ class ExperimentTree(QWidget):
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.search)
         layout.addWidget(self.view)
+        # room for a subject's name beside the three counts (a wide heatmap must not
+        # squeeze the names to "STREH…")
+        self.setMinimumWidth(self.fontMetrics().horizontalAdvance("STREHAB07  task-widefield") + 4 * width)
 
         self._updating = False
         state.coverage_changed.connect(self._coverage_changed)

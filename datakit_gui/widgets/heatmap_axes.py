@@ -56,8 +56,12 @@ class CellAxis(pg.AxisItem):
         self.update()
 
     def cell_text(self, row: int) -> str:
-        """A cell's label; a cell expected but never recorded says so."""
-        text = " · ".join(self._keys[row])
+        """A cell's label (the task without its "task-" prefix: the axis title says what
+        the parts are); a cell expected but never recorded says so."""
+        key = self._keys[row]
+        if len(key) >= 3 and key[2].startswith("task-"):
+            key = (*key[:2], key[2][len("task-"):], *key[3:])
+        text = " · ".join(key)
         return text + self._suffix[row] if row < len(self._suffix) else text
 
     def group_bounds(self, depth: int) -> np.ndarray:

@@ -52,6 +52,17 @@ def test_every_state_told_apart_with_counts_in_an_unclipped_legend(window, qtbot
         assert label.width() >= label.fontMetrics().horizontalAdvance(label.text())
 
 
+def test_loading_a_cell_keeps_the_report_counts(window, qtbot, demo_dataset):
+    with qtbot.waitSignal(window.state.report_changed, timeout=60000):
+        window.actions["validate"].trigger()
+    before = window.report.model.status_counts()
+    assert before["missing"] == len(demo_dataset.missing())
+    key = tuple(demo_dataset.inventory.index[-1])
+    with qtbot.waitSignal(window.state.cell_loaded, timeout=30000):
+        window.state.select_cell(key)
+    assert window.report.model.status_counts() == before      # its rows replaced, same meaning
+
+
 def test_unrecorded_cells_have_rows_and_the_tree_counts_expected_only(window, demo_experiment,
                                                                       demo_dataset):
     coverage = window.heatmap.coverage
