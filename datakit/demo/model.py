@@ -386,8 +386,50 @@ def build_model(spec: CellSpec) -> SessionModel:
         drift=float(rng.uniform(-3e-6, 3e-6)),
     )
     encoder_id = "encoder_COM3" if "encoder_COM3" in spec.variants else "encoder"
+    dhyana, started, stopped = _mesoscope_and_device_times(rng, spec, encoder_id)
+    thorcam = _pupil_camera(rng, started, stopped)
+    nidaq = _nidaq_pulses(rng, dhyana, started)
 
-    # mesoscope camera: frames counted from the configured 49 fps, acquired at ≈49.72 Hz
+    behaviour = _behaviour(spec.rng("behaviour"), stopped[encoder_id])
+    if spec.task in WHEEL_TASKS:
+        encoder = _wheel(spec.rng("wheel"), behaviour, started[encoder_id],
+                         stopped[encoder_id], spec.variants)
+    else:
+        encoder = _treadmill(spec.rng("treadmill"), behaviour, started[encoder_id],
+                             stopped[encoder_id], spec.variants)
+    pupil = _pupil(spec.rng("pupil"), behaviour, thorcam["recv_s"] - 0.02)
+
+    expstart_s = trials = None
+    if spec.task in WHEEL_TASKS:
+        expstart_s = float(nidaq["edge_s"][0] - rng.uniform(2e-3, 6e-3))
+        trials = build_trials(spec.rng("psychopy"), spec.task,
+                              dhyana["recv_s"][-1] - expstart_s - 0.5)
+    notes = _notes(spec, clock, stopped["protocol"])
+
+    streams = [
+        Stream("Dhyana", dhyana["push_s"], clock.wall_text(dhyana["recv_s"]),
+               np.arange(dhyana["recv_s"].size).astype(str)),
+        Stream("ThorCam", thorcam["push_s"], clock.wall_text(thorcam["recv_s"]),
+               np.arange(thorcam["recv_s"].size).astype(str)),
+        Stream(encoder_id, encoder["push_s"], clock.wall_text(encoder["read_s"]),
+               encoder["payload"], encoder["in_queue"]),
+        Stream("nidaq", nidaq["push_s"], clock.wall_text(nidaq["read_s"]),
+               nidaq["counter"].astype(str)),
+    ]
+    queue = _queue(spec.rng("queue"), clock, streams)
+    truth = _ground_truth(clock, queue, encoder_id, encoder, started, stopped, notes, pupil,
+                          trials, expstart_s)
+    return SessionModel(
+        spec=spec, clock=clock, encoder_id=encoder_id, started=started, stopped=stopped,
+        behaviour=behaviour, dhyana=dhyana, thorcam=thorcam, nidaq=nidaq, encoder=encoder,
+        pupil=pupil, notes=notes, trials=trials, expstart_s=expstart_s, queue=queue,
+        truth=truth,
+    )
+
+
+def _mesoscope_and_device_times(rng, spec: CellSpec, encoder_id: str):
+    """The mesoscope's frames (counted from the configured 49 fps, acquired at ≈49.72 Hz)
+    and every device's start and stop times."""
     rate = DHYANA_RATE_HZ * (1.0 + rng.normal(0.0, 1e-4))
     n_frames = max(3, int(round(spec.duration * DHYANA_CONFIGURED_FPS)))
     started = {"protocol": 0.0, encoder_id: rng.uniform(3e-6, 8e-6),
@@ -404,56 +446,43 @@ def build_model(spec: CellSpec) -> SessionModel:
     stopped["protocol"] = stopped["nidaq"] + rng.uniform(0.35, 0.55)
     stopped["Dhyana"] = stopped["protocol"] + rng.uniform(0.15, 0.25)
     stopped["ThorCam"] = stopped["Dhyana"] + rng.uniform(2e-6, 8e-6)
+    return dhyana, started, stopped
 
-    # pupil camera: runs until it is stopped, a little after the last mesoscope frame
+
+def _pupil_camera(rng, started: dict, stopped: dict) -> dict:
+    """The pupil camera runs until it is stopped, a little after the last mesoscope frame."""
     t_rate = THORCAM_RATE_HZ * (1.0 + rng.normal(0.0, 3e-4))
     t_first = started["ThorCam"] + rng.uniform(0.04, 0.08)
     n_pupil = int((stopped["ThorCam"] - 0.005 - t_first) * t_rate) + 1
     t_recv = t_first + np.arange(n_pupil) / t_rate + rng.normal(0.0, 0.3e-3, n_pupil)
-    thorcam = {"rate": t_rate, "recv_s": t_recv,
-               "push_s": t_recv + rng.uniform(50e-6, 400e-6, n_pupil)}
+    return {"rate": t_rate, "recv_s": t_recv, "push_s": t_recv + rng.uniform(50e-6, 400e-6, n_pupil)}
 
-    # nidaq: both edges of every mesoscope frame exposed after the task started
+
+def _nidaq_pulses(rng, dhyana: dict, started: dict) -> dict:
+    """Both edges of every mesoscope frame exposed after the task started."""
+    expo, rate = dhyana["expo_s"], dhyana["rate"]
     after = expo[expo >= started["nidaq"]]
     edges = np.sort(np.concatenate((after, after + 0.5 / rate)))
     read = edges + rng.uniform(0.3e-3, 1.5e-3, edges.size)
-    nidaq = {"edge_s": edges, "read_s": read,
-             "push_s": read + rng.uniform(20e-6, 200e-6, edges.size),
-             "counter": np.arange(1, edges.size + 1)}
+    return {"edge_s": edges, "read_s": read,
+            "push_s": read + rng.uniform(20e-6, 200e-6, edges.size),
+            "counter": np.arange(1, edges.size + 1)}
 
-    behaviour = _behaviour(spec.rng("behaviour"), stopped[encoder_id])
-    if spec.task in WHEEL_TASKS:
-        encoder = _wheel(spec.rng("wheel"), behaviour, started[encoder_id],
-                         stopped[encoder_id], spec.variants)
-    else:
-        encoder = _treadmill(spec.rng("treadmill"), behaviour, started[encoder_id],
-                             stopped[encoder_id], spec.variants)
-    pupil = _pupil(spec.rng("pupil"), behaviour, t_recv - 0.02)
 
-    expstart_s = trials = None
-    if spec.task in WHEEL_TASKS:
-        expstart_s = float(edges[0] - rng.uniform(2e-3, 6e-3))
-        trials = build_trials(spec.rng("psychopy"), spec.task, last - expstart_s - 0.5)
-
-    # notes, at whole seconds of the wall clock
+def _notes(spec: CellSpec, clock: Clock, protocol_stop: float) -> list:
+    """A few notes, at whole seconds of the wall clock: (session seconds, text)."""
     note_rng = spec.rng("notes")
     texts = NOTE_TEXTS.get(spec.task, NOTE_TEXTS["widefield"])
     n_notes = int(note_rng.integers(1, min(4, len(texts)) + 1))
-    note_s = np.sort(note_rng.uniform(0.05, 0.95, n_notes)) * stopped["protocol"]
+    note_s = np.sort(note_rng.uniform(0.05, 0.95, n_notes)) * protocol_stop
     note_us = np.unique((clock.wall_us(note_s) // 1_000_000) * 1_000_000)  # one per second
-    notes = [(float(s), str(text)) for s, text in zip(
+    return [(float(s), str(text)) for s, text in zip(
         clock.seconds_from_wall_us(note_us), note_rng.choice(texts, note_us.size, replace=False))]
 
-    streams = [
-        Stream("Dhyana", dhyana["push_s"], clock.wall_text(recv), np.arange(n_frames).astype(str)),
-        Stream("ThorCam", thorcam["push_s"], clock.wall_text(t_recv),
-               np.arange(n_pupil).astype(str)),
-        Stream(encoder_id, encoder["push_s"], clock.wall_text(encoder["read_s"]),
-               encoder["payload"], encoder["in_queue"]),
-        Stream("nidaq", nidaq["push_s"], clock.wall_text(read), nidaq["counter"].astype(str)),
-    ]
-    queue = _queue(spec.rng("queue"), clock, streams)
 
+def _ground_truth(clock, queue, encoder_id, encoder, started, stopped, notes, pupil, trials,
+                  expstart_s) -> "GroundTruth":
+    """Every stream on the master clock: zero at the first Dhyana row of the dataqueue."""
     by_dev = queue["ticks_by_device"]
     zero_ticks = int(by_dev["Dhyana"][0])
     zero_s = (zero_ticks - clock.queue_origin_ticks) / 1e7
@@ -490,10 +519,4 @@ def build_model(spec: CellSpec) -> SessionModel:
         truth.trials = trials.truth(offset)
         truth.keypress_t = trials.key_started + trials.key_rt + offset
         truth.psychopy_zero_t = offset
-
-    return SessionModel(
-        spec=spec, clock=clock, encoder_id=encoder_id, started=started, stopped=stopped,
-        behaviour=behaviour, dhyana=dhyana, thorcam=thorcam, nidaq=nidaq, encoder=encoder,
-        pupil=pupil, notes=notes, trials=trials, expstart_s=expstart_s, queue=queue,
-        truth=truth,
-    )
+    return truth

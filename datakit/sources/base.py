@@ -36,6 +36,8 @@ TIMESERIES = "timeseries"  # value: DataFrame (one row per t) or mapping of arra
 INTERVALS = "intervals"    # value: DataFrame with start_s/stop_s, one row per interval
 TABLE = "table"            # value: mapping of scalars (one record per cell), t empty
 KINDS = (TIMESERIES, INTERVALS, TABLE)
+#: Meta keys every stream may carry (set by :meth:`DataSource.stream`).
+STANDARD_META_KEYS = ("source_tag", "kind", "is_timeseries", "is_interval", "camera_tag")
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,9 @@ class DataSource:
                      ``context.dependencies`` (soft: missing or failed gives ``None``).
     ``kind``         ``"timeseries"``, ``"intervals"`` or ``"table"``.
     ``description``  one line for ``datakit sources`` and the GUI.
+    ``meta_keys``    every key ``load`` may put in the stream's meta besides the standard
+                     ones (:data:`STANDARD_META_KEYS`); tested for the built-in sources.
+                     ``None`` (a plugin that does not say): not checked.
     ``version``      bump it when ``load`` changes what it returns: cached validation
                      outcomes of the old version are not reused.
 
@@ -197,6 +202,7 @@ class DataSource:
     kind: ClassVar[str] = TIMESERIES
     description: ClassVar[str] = ""
     version: ClassVar[str] = ""
+    meta_keys: ClassVar[tuple[str, ...] | None] = None
     camera_tag: ClassVar[str | None] = None
     signals: ClassVar[tuple[Signal, ...] | None] = None
 

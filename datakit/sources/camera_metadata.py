@@ -343,6 +343,12 @@ def _first(series):
 @register_builtin
 class MesoMetadataSource(_CameraMetadataSource):
     tag = "meso_metadata"
+    meta_keys = (
+        "alignment", "camera_clock", "dataqueue_alignment", "dataqueue_anchors",
+        "dataqueue_device", "dataqueue_file", "device_id", "json_entry_key", "layout",
+        "n_dropped_duplicate_time", "n_dropped_nan_time", "n_frames", "n_frames_matched",
+        "resorted", "source_file", "time_basis",
+    )
     patterns = ("*_mesoscope.ome.tiff_frame_metadata.json", "*_meso.ome.tiff_frame_metadata.json")
     role = "master_camera"
     camera_tag = "meso"
@@ -353,6 +359,12 @@ class MesoMetadataSource(_CameraMetadataSource):
 @register_builtin
 class PupilMetadataSource(_CameraMetadataSource):
     tag = "pupil_metadata"
+    meta_keys = (
+        "alignment", "camera_clock", "dataqueue_alignment", "dataqueue_anchors",
+        "dataqueue_device", "dataqueue_file", "device_id", "json_entry_key", "layout",
+        "n_dropped_duplicate_time", "n_dropped_nan_time", "n_frames", "n_frames_matched",
+        "resorted", "source_file", "time_basis",
+    )
     patterns = ("*_pupil.mp4_frame_metadata.json", "*_pupil.ome.tiff_frame_metadata.json")
     role = "pupil_camera"
     camera_tag = "pupil"

@@ -35,6 +35,13 @@ REQUIRED = ("queue_elapsed", "device_id")
 @register_builtin
 class DataqueueSource(DataSource):
     tag = "dataqueue"
+    meta_keys = (
+        "affine", "device_aliases", "device_sample_rate_hz", "device_start_s", "devices",
+        "experiment_window", "master_device_id", "master_queue_start",
+        "n_dropped_duplicate_rows", "n_dropped_nan_time", "n_dropped_truncated_rows",
+        "n_entries", "n_tied_times_nudged", "note", "per_device_queue_start", "resorted",
+        "source_file", "time_basis", "truncation_note", "wallclock_to_master",
+    )
     patterns = ("*_dataqueue.csv",)
     kind = TIMESERIES
     description = "Acquisition queue: every device packet on the master clock"

@@ -49,6 +49,13 @@ class _MesoTraceSource(DataSource):
 @register_builtin
 class MesoMeanSource(_MesoTraceSource):
     tag = "meso_mean"
+    meta_keys = (
+        "alignment", "dataqueue_alignment", "dataqueue_anchors", "dataqueue_device",
+        "dataqueue_file", "meso_metadata_alignment", "meso_metadata_file",
+        "meso_metadata_frames", "n_dropped_duplicate_time", "n_dropped_nan_time",
+        "n_dropped_truncated_rows", "n_frames", "n_frames_matched", "rate_hz", "resorted",
+        "source_file", "time_basis", "truncation_note",
+    )
     patterns = ("*_meso-mean-trace.csv",)
     description = "Mean fluorescence per mesoscope frame"
     signals = (Signal("Mean", "mean F", "a.u."),)
@@ -57,6 +64,13 @@ class MesoMeanSource(_MesoTraceSource):
 @register_builtin
 class MesoDffSource(_MesoTraceSource):
     tag = "meso_dff"
+    meta_keys = (
+        "alignment", "dataqueue_alignment", "dataqueue_anchors", "dataqueue_device",
+        "dataqueue_file", "meso_metadata_alignment", "meso_metadata_file",
+        "meso_metadata_frames", "n_dropped_duplicate_time", "n_dropped_nan_time",
+        "n_dropped_truncated_rows", "n_frames", "n_frames_matched", "resorted", "source_file",
+        "time_basis", "truncation_note",
+    )
     patterns = ("*_meso-collapse_first-trace.csv",)
     feature = "dF_F"
     description = "dF/F per mesoscope frame"

@@ -60,6 +60,17 @@ def read_mask(path) -> np.ndarray:
 @register_builtin
 class MesomapSource(DataSource):
     tag = "mesomap"
+    meta_keys = (
+        "alignment", "dataqueue_alignment", "dataqueue_anchors", "dataqueue_device",
+        "dataqueue_file", "frame_column", "frame_index", "mask_dtype", "mask_labels",
+        "mask_missing", "mask_path", "mask_shape", "meso_metadata_alignment",
+        "meso_metadata_file", "meso_metadata_frames", "n_dropped_duplicate_time",
+        "n_dropped_nan_time", "n_dropped_truncated_rows", "n_frames", "n_frames_matched",
+        "n_rois", "rate_hz", "region_columns", "region_count", "region_labels_not_in_mask",
+        "regions_missing", "regions_path", "regions_table", "renamed_rois", "resorted",
+        "roi_missing_region_metadata", "roi_to_mask_label", "source_file", "time_basis",
+        "trace_columns", "truncation_note",
+    )
     patterns = ("*_mesoscope.ome_traces.csv",)
     requires = ("dataqueue", "meso_metadata", "timestamps")
     kind = TIMESERIES

@@ -62,6 +62,8 @@ same), ``dataqueue_file``, ``dataqueue_pulses``, ``dataqueue_queue_start``,
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import datetime as _dt
 import re
 
@@ -236,9 +238,136 @@ def _next_after(values: np.ndarray, rows: np.ndarray, after: np.ndarray) -> np.n
     return out
 
 
+class _Times:
+    """The CSV's time columns as one float array (rows x columns), ``col`` by name."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.columns = [c for c in frame.columns
+                        if c.endswith(_TIME_SUFFIXES) or c in _EXTRA_TIME_COLUMNS]
+        self.values = _numeric(frame, self.columns)
+        self.col = {c: i for i, c in enumerate(self.columns)}
+        self.started = self.values[:, [self.col[c] for c in self.columns if c.endswith(".started")]]
+        self.stopped = self.values[:, [self.col[c] for c in self.columns if c.endswith(".stopped")]]
+
+    def column(self, name: str, rows) -> np.ndarray:
+        return self.values[rows, self.col[name]]
+
+
+def _onsets(times: _Times, trial_rows, stim) -> tuple[np.ndarray, np.ndarray]:
+    """Each trial's start: the stimulus onset, else its row's earliest ``.started``."""
+    with np.errstate(all="ignore"):
+        row_first_start = np.where(np.isnan(times.started), np.inf, times.started).min(axis=1)
+    row_first_start[~np.isfinite(row_first_start)] = np.nan
+    start = times.column(f"{stim}.started", trial_rows) if stim is not None \
+        else row_first_start[trial_rows]
+    source = np.where(np.isfinite(start), "onset", "row_first_started").astype(object)
+    return np.where(np.isfinite(start), start, row_first_start[trial_rows]), source
+
+
+def _offsets(times: _Times, trial_rows, start, stim, gap) -> tuple[np.ndarray, np.ndarray]:
+    """Each trial's stop: the stimulus ``.stopped``, else the next gray onset or stop
+    event, else the next event of any kind (see the module doc)."""
+    stop = np.full(trial_rows.size, np.nan)
+    if stim is not None and f"{stim}.stopped" in times.col:
+        stop = times.column(f"{stim}.stopped", trial_rows)
+    elif stim is None and times.stopped.shape[1]:
+        with np.errstate(all="ignore"):
+            last = np.where(np.isnan(times.stopped), -np.inf, times.stopped).max(axis=1)[trial_rows]
+        stop = np.where(np.isfinite(last), last, np.nan)
+    stop = np.where(stop > start, stop, np.nan)
+    source = np.where(np.isfinite(stop), "stopped", "missing").astype(object)
+    need = ~np.isfinite(stop) & np.isfinite(start)
+    if need.any():
+        rows_n, start_n = trial_rows[need], start[need]
+        next_stop = _next_after(times.stopped, rows_n, start_n)
+        next_gap = (_next_after(times.values[:, [times.col[f"{gap}.started"]]], rows_n, start_n)
+                    if gap is not None else np.full(rows_n.size, np.nan))
+        use_gap = np.isfinite(next_gap) & ~(next_stop < next_gap)
+        cand = np.where(use_gap, next_gap, next_stop)
+        label = np.where(use_gap, "next_gray_onset", "next_stop_event").astype(object)
+        anything = _next_after(times.values, rows_n, start_n)
+        label = np.where(np.isfinite(cand), label,
+                         np.where(np.isfinite(anything), "next_event", "missing"))
+        cand = np.where(np.isfinite(cand), cand, anything)
+        stop[need], source[need] = cand, label
+    return stop, source
+
+
+def _trial_table(frame, trial_rows, times: _Times, offset, design, gap, start, stop,
+                 meta) -> pd.DataFrame:
+    """One row per trial: the kept columns (times on the stream's clock) prefixed with
+    the branch, then start_s, stop_s and duration_s."""
+    trials = frame.iloc[trial_rows].reset_index(drop=True)
+    empty = [c for c in trials.columns if trials[c].isna().all()]
+    trials = trials.drop(columns=empty)
+    if empty:
+        meta["n_empty_columns_dropped"] = len(empty)
+    for c in times.columns:
+        if c in trials.columns:
+            trials[c] = times.column(c, trial_rows) + offset
+    if design == GRATINGS:
+        gray_on = (times.column(f"{gap}.started", trial_rows) + offset
+                   if gap is not None else np.full(trial_rows.size, np.nan))
+        trials["window_grating_start"] = start + offset
+        trials["window_grating_stop"] = stop + offset
+        trials["window_gray_start"] = gray_on
+        trials["window_gray_stop"] = start + offset
+    branch = BRANCH[design]
+    trials.columns = [f"{branch}_{c}" for c in trials.columns]
+    trials["start_s"] = start + offset
+    trials["stop_s"] = stop + offset
+    trials["duration_s"] = stop - start
+    return trials
+
+
+def _add_window_lists(trials: pd.DataFrame, branch: str) -> None:
+    """The earlier lists of valid windows, repeated on every trial row."""
+    for name, (a, b) in (("gratings_windows", ("window_grating_start", "window_grating_stop")),
+                         ("gray_windows", ("window_gray_start", "window_gray_stop"))):
+        windows = _window_list(trials[f"{branch}_{a}"].to_numpy(), trials[f"{branch}_{b}"].to_numpy())
+        column = np.empty(len(trials), dtype=object)
+        column[:] = [windows] * len(trials)
+        trials.insert(trials.columns.get_loc("start_s"), f"{branch}_{name}", column)
+
+
+def _summary(frame: pd.DataFrame, trials: pd.DataFrame, basis: str) -> dict:
+    sources = trials["stop_source"].value_counts()
+    out = {"time_basis": basis, "n_trials": int(len(trials)),
+           "stop_sources": {str(k): int(v) for k, v in sources.items()},
+           "n_trials_without_stop": int(trials["stop_s"].isna().sum())}
+    for key in ("expName", "psychopyVersion", "participant", "frameRate"):
+        if key in frame.columns and frame[key].notna().any():
+            value = frame[key].dropna().iloc[0]
+            out[key] = value.item() if isinstance(value, np.generic) else value
+    return out
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    """The first nidaq pulse that ties PsychoPy's wall clock to the master clock, or,
+    when there is none, why (``problem``)."""
+
+    row: int = -1
+    wall: object = None
+    column: str | None = None
+    problem: str | None = None
+
+
 @register_builtin
 class PsychopySource(DataSource):
     tag = "psychopy"
+    meta_keys = (
+        "abs_start_time", "alignment", "alignment_method", "anchor_device_id",
+        "anchor_master_s", "anchor_wall_column", "counter_column", "dataqueue_file",
+        "dataqueue_pulses", "dataqueue_queue_start", "expName", "exp_start",
+        "exp_start_keypress_offset_s", "exp_start_offset_s", "frameRate", "gap_component",
+        "key_resp_column", "key_resp_rt", "n_dropped_duplicate_time", "n_dropped_nan_time",
+        "n_dropped_truncated_rows", "n_empty_columns_dropped", "n_rows", "n_trials",
+        "n_trials_without_stop", "note_dataqueue", "participant", "psychopyVersion",
+        "psychopy_to_master_offset_s", "resorted", "row_time_column", "row_time_extended_to",
+        "source_file", "start_offset_s", "stimulus_component", "stop_sources", "task_branch",
+        "task_branch_from", "task_inferred", "time_basis", "truncation_note",
+    )
     patterns = ("*_psychopy.csv",)
     requires = ("dataqueue", "timestamps")
     kind = INTERVALS
@@ -247,6 +376,40 @@ class PsychopySource(DataSource):
 
     def load(self, path, *, context=None):
         context = self.context_or_default(path, context)
+        frame, counter, components, meta = self._read(path)
+        design, stim, gap, reason = self._design(path, context, components)
+        key_rt, key_column = key_response(frame)
+        meta.update({"task_inferred": f"task-{design}" if design != GENERIC else None,
+                     "task_branch": BRANCH[design], "task_branch_from": reason,
+                     "stimulus_component": stim, "gap_component": gap,
+                     "key_resp_rt": key_rt, "key_resp_column": key_column})
+        trial_rows = np.flatnonzero(frame[counter].notna().to_numpy())
+        if trial_rows.size == 0:
+            raise ValueError(f"{path}: no trial rows (column {counter!r} is empty on every row)")
+        times = _Times(frame)
+        meta.update(row_time_info(frame, times.values, times.col))
+        start, start_source = _onsets(times, trial_rows, stim)
+        stop, stop_source = _offsets(times, trial_rows, start, stim, gap)
+        offset, basis, clock_meta = self._clock(path, context, frame, key_rt)
+        meta.update(clock_meta)
+        trials = _trial_table(frame, trial_rows, times, offset, design, gap, start, stop, meta)
+        trials["start_source"] = start_source
+        trials["stop_source"] = stop_source
+        idx, order_info = timeline.monotonic_index(trials["start_s"].to_numpy())
+        if idx.size == 0:
+            raise ValueError(f"{path}: none of the {trial_rows.size} trials has a start time")
+        # trials of one loop cannot start at the same instant: a repeated start is a
+        # repeated row (counted as n_dropped_duplicate_time)
+        trials = trials.iloc[idx].reset_index(drop=True)
+        meta.update(order_info)
+        if design == GRATINGS:
+            _add_window_lists(trials, BRANCH[design])
+        meta.update(_summary(frame, trials, basis))
+        return self.stream(trials["start_s"].to_numpy(), trials, meta)
+
+    @staticmethod
+    def _read(path):
+        """The CSV, its loop counter, its components, and the reading meta."""
         read_info: dict = {}
         frame = read_csv(path, low_memory=False, info=read_info)
         frame.columns = [str(c).strip() for c in frame.columns]
@@ -260,117 +423,7 @@ class PsychopySource(DataSource):
                 f"{columns[:10]}")
         meta: dict = {"source_file": str(path), "counter_column": counter, "n_rows": int(len(frame)),
                       **read_info}
-
-        design, stim, gap, reason = self._design(path, context, components)
-        key_rt, key_column = key_response(frame)
-        meta.update({"task_inferred": f"task-{design}" if design != GENERIC else None,
-                     "task_branch": BRANCH[design], "task_branch_from": reason,
-                     "stimulus_component": stim, "gap_component": gap,
-                     "key_resp_rt": key_rt, "key_resp_column": key_column})
-
-        trial_rows = np.flatnonzero(frame[counter].notna().to_numpy())
-        if trial_rows.size == 0:
-            raise ValueError(f"{path}: no trial rows (column {counter!r} is empty on every row)")
-        time_columns = [c for c in columns
-                        if c.endswith(_TIME_SUFFIXES) or c in _EXTRA_TIME_COLUMNS]
-        times = _numeric(frame, time_columns)
-        col = {c: i for i, c in enumerate(time_columns)}
-        meta.update(row_time_info(frame, times, col))
-        started = times[:, [col[c] for c in time_columns if c.endswith(".started")]]
-        stopped = times[:, [col[c] for c in time_columns if c.endswith(".stopped")]]
-
-        # onsets -------------------------------------------------------------------
-        with np.errstate(all="ignore"):
-            row_first_start = np.where(np.isnan(started), np.inf, started).min(axis=1)
-        row_first_start[~np.isfinite(row_first_start)] = np.nan
-        if stim is not None:
-            start = times[trial_rows, col[f"{stim}.started"]]
-        else:
-            start = row_first_start[trial_rows]
-        start_source = np.where(np.isfinite(start), "onset", "row_first_started").astype(object)
-        start = np.where(np.isfinite(start), start, row_first_start[trial_rows])
-
-        # offsets ------------------------------------------------------------------
-        stop = np.full(trial_rows.size, np.nan)
-        if stim is not None and f"{stim}.stopped" in col:
-            stop = times[trial_rows, col[f"{stim}.stopped"]]
-        elif stim is None and stopped.shape[1]:
-            with np.errstate(all="ignore"):
-                last = np.where(np.isnan(stopped), -np.inf, stopped).max(axis=1)[trial_rows]
-            stop = np.where(np.isfinite(last), last, np.nan)
-        stop = np.where(stop > start, stop, np.nan)
-        stop_source = np.where(np.isfinite(stop), "stopped", "missing").astype(object)
-        need = ~np.isfinite(stop) & np.isfinite(start)
-        if need.any():
-            rows_n, start_n = trial_rows[need], start[need]
-            next_stop = _next_after(stopped, rows_n, start_n)
-            if gap is not None:
-                next_gap = _next_after(times[:, [col[f"{gap}.started"]]], rows_n, start_n)
-            else:
-                next_gap = np.full(rows_n.size, np.nan)
-            use_gap = np.isfinite(next_gap) & ~(next_stop < next_gap)
-            cand = np.where(use_gap, next_gap, next_stop)
-            label = np.where(use_gap, "next_gray_onset", "next_stop_event").astype(object)
-            anything = _next_after(times, rows_n, start_n)
-            label = np.where(np.isfinite(cand), label,
-                             np.where(np.isfinite(anything), "next_event", "missing"))
-            cand = np.where(np.isfinite(cand), cand, anything)
-            stop[need], stop_source[need] = cand, label
-
-        # the table ----------------------------------------------------------------
-        trials = frame.iloc[trial_rows].reset_index(drop=True)
-        empty = [c for c in trials.columns if trials[c].isna().all()]
-        trials = trials.drop(columns=empty)
-        if empty:
-            meta["n_empty_columns_dropped"] = len(empty)
-        offset, basis, clock_meta = self._clock(path, context, frame, key_rt)
-        meta.update(clock_meta)
-        for c in time_columns:
-            if c in trials.columns:
-                trials[c] = times[trial_rows, col[c]] + offset
-        if design == GRATINGS:
-            gray_on = (times[trial_rows, col[f"{gap}.started"]] + offset
-                       if gap is not None else np.full(trial_rows.size, np.nan))
-            trials["window_grating_start"] = start + offset
-            trials["window_grating_stop"] = stop + offset
-            trials["window_gray_start"] = gray_on
-            trials["window_gray_stop"] = start + offset
-        branch = BRANCH[design]
-        trials.columns = [f"{branch}_{c}" for c in trials.columns]
-        trials["start_s"] = start + offset
-        trials["stop_s"] = stop + offset
-        trials["duration_s"] = stop - start
-        trials["start_source"] = start_source
-        trials["stop_source"] = stop_source
-
-        idx, order_info = timeline.monotonic_index(trials["start_s"].to_numpy())
-        if idx.size == 0:
-            raise ValueError(f"{path}: none of the {trial_rows.size} trials has a start time")
-        # trials of one loop cannot start at the same instant: a repeated start is a
-        # repeated row (counted as n_dropped_duplicate_time)
-        trials = trials.iloc[idx].reset_index(drop=True)
-        meta.update(order_info)
-        if design == GRATINGS:  # the earlier lists of valid windows, on every trial row
-            for name, (a, b) in (("gratings_windows", ("window_grating_start", "window_grating_stop")),
-                                 ("gray_windows", ("window_gray_start", "window_gray_stop"))):
-                windows = _window_list(trials[f"{branch}_{a}"].to_numpy(),
-                                       trials[f"{branch}_{b}"].to_numpy())
-                column = np.empty(len(trials), dtype=object)
-                column[:] = [windows] * len(trials)
-                position = trials.columns.get_loc("start_s")
-                trials.insert(position, f"{branch}_{name}", column)
-        sources = trials["stop_source"].value_counts()
-        meta.update({
-            "time_basis": basis,
-            "n_trials": int(len(trials)),
-            "stop_sources": {str(k): int(v) for k, v in sources.items()},
-            "n_trials_without_stop": int(trials["stop_s"].isna().sum()),
-        })
-        for key in ("expName", "psychopyVersion", "participant", "frameRate"):
-            if key in frame.columns and frame[key].notna().any():
-                value = frame[key].dropna().iloc[0]
-                meta[key] = value.item() if isinstance(value, np.generic) else value
-        return self.stream(trials["start_s"].to_numpy(), trials, meta)
+        return frame, counter, components, meta
 
     # ------------------------------------------------------------------------------
 
@@ -415,17 +468,18 @@ class PsychopySource(DataSource):
         return stamp
 
     @staticmethod
-    def _nidaq_anchor(dq, context):
-        """(row, nidaq mask, wall time, column) of the first nidaq pulse, or why there is none."""
+    def _nidaq_anchor(dq, context) -> _Anchor:
+        """The first nidaq pulse with a wall time, or an _Anchor saying why there is none."""
         mask = timeline.role_mask(dq, "nidaq", context.settings)
         if not mask.any():
-            return (f"the session's dataqueue has no nidaq pulses (device ids containing "
-                    f"{list(context.settings.devices.nidaq)})")
+            return _Anchor(problem=f"the session's dataqueue has no nidaq pulses (device ids "
+                                   f"containing {list(context.settings.devices.nidaq)})")
         first = int(np.argmax(mask))
         for name in ("device_ts", "packet_ts"):
             if name in dq.columns and dq[name].dtype.kind == "M" and pd.notna(dq[name].iloc[first]):
-                return first, mask, dq[name].iloc[first], name
-        return "the first nidaq pulse of the dataqueue has no readable wall time (device_ts/packet_ts)"
+                return _Anchor(first, dq[name].iloc[first], name)
+        return _Anchor(problem="the first nidaq pulse of the dataqueue has no readable wall time "
+                               "(device_ts/packet_ts)")
 
     def _clock(self, path, context, frame, key_rt=None) -> tuple[float, str, dict]:
         """(offset added to PsychoPy seconds, time_basis, meta)."""
@@ -445,12 +499,12 @@ class PsychopySource(DataSource):
                 if len(first):
                     meta["abs_start_time"] = pd.Timestamp(first.iloc[0]).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         anchor = self._nidaq_anchor(dq, context) if dq is not None else None
-        if dq is not None and isinstance(anchor, str):
-            meta["note_dataqueue"] = anchor + "; expStart put on the dataqueue's wall clock instead"
-        if dq is not None and not isinstance(anchor, str):
+        if anchor is not None and anchor.problem is not None:
+            meta["note_dataqueue"] = anchor.problem + "; expStart put on the dataqueue's wall clock instead"
+        if anchor is not None and anchor.problem is None:
             stamp = self._exp_start(path, frame)
             exp_epoch = float(timeline.wall_seconds([stamp])[0])
-            first, mask, wall, column = anchor
+            first, wall, column = anchor.row, anchor.wall, anchor.column
             wall_epoch = float(timeline.wall_seconds([wall])[0])
             pulse_t = float(dq["time_elapsed_s"].iloc[first])
             offset = exp_epoch - wall_epoch + pulse_t

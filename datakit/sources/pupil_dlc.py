@@ -341,6 +341,16 @@ def pupil_diameter(marks: Landmarks, threshold: float, px_per_mm: float):
 @register_builtin
 class PupilDlcSource(DataSource):
     tag = "pupil_dlc"
+    meta_keys = (
+        "alignment", "bodyparts", "bodyparts_named_by", "class_name", "confidence_threshold",
+        "dataqueue_alignment", "dataqueue_anchors", "dataqueue_device", "dataqueue_file",
+        "format", "hdf_key", "individual", "individuals", "landmark_pair_names",
+        "landmark_pairs", "landmarks", "n_dropped_duplicate_time", "n_dropped_nan_time",
+        "n_frames", "n_frames_interpolated", "n_frames_matched", "n_frames_measured",
+        "n_frames_without_diameter", "pairing", "pairing_decided_by", "pairing_scores",
+        "pixel_to_mm", "pupil_metadata_alignment", "pupil_metadata_file",
+        "pupil_metadata_frames", "rate_hz", "resorted", "scorer", "source_file", "time_basis",
+    )
     patterns = ("*_pupilDLC_*.h5", "*_pupilDLC_*.hdf5", "*_pupil.omeDLC_*.h5",
                 "*_pupil.omeDLC_*.hdf5", "*_pupilDLC_*_full.pickle",
                 "*_pupil.omeDLC_*_full.pickle")

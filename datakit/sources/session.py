@@ -62,6 +62,13 @@ def typed_value(text, *, keep_text: bool = False):
 @register_builtin
 class SessionConfigSource(DataSource):
     tag = "session_config"
+    # plus the file's variables flattened in: the keys of subject_variables,
+    # session_variables and unmapped_variables (the earlier implementation's meta)
+    meta_keys = (
+        "duplicate_parameters", "n_dropped_truncated_rows", "n_params", "parameter_values",
+        "scope", "session_variables", "source_file", "subject_variables", "truncation_note",
+        "unmapped_variables", "variable_mapping",
+    )
     patterns = ("*_configuration.csv",)
     kind = TABLE
     description = "Session configuration (Parameter,Value), values typed"
@@ -123,6 +130,10 @@ def _read_text(path) -> tuple[str, str]:
 @register_builtin
 class NotesSource(DataSource):
     tag = "notes"
+    meta_keys = (
+        "encoding", "n_dropped_nan_time", "n_notes", "n_same_second_notes", "n_unparsed_lines",
+        "resorted", "source_file", "time_basis", "unparsed_text",
+    )
     patterns = ("*_notes.txt",)
     requires = ("dataqueue", "timestamps")
     kind = TIMESERIES
@@ -172,6 +183,11 @@ class NotesSource(DataSource):
 @register_builtin
 class TimestampsSource(DataSource):
     tag = "timestamps"
+    meta_keys = (
+        "devices", "n_dropped_duplicate_rows", "n_dropped_nan_time",
+        "n_dropped_truncated_rows", "session_zero_device", "session_zero_epoch_s",
+        "source_file", "time_basis", "truncation_note",
+    )
     patterns = ("*_timestamps.csv",)
     requires = ("dataqueue",)
     kind = INTERVALS

@@ -146,6 +146,15 @@ def _nidaq_frame_times(context, n_frames: int, ppf: int) -> tuple[np.ndarray, di
 @register_builtin
 class Suite2pSource(DataSource):
     tag = "suite2p"
+    meta_keys = (
+        "alignment", "array_layout", "baseline_percentile", "baseline_percentile_mean",
+        "dataqueue_file", "dq_expected_pulse_span", "dq_pulse_span", "dq_pulse_span_match",
+        "filtered_cells", "has_ops", "has_spks", "has_stat", "n_cells",
+        "n_cells_nonpositive_baseline", "n_frames", "n_frames_beyond_pulses", "n_rois",
+        "neuropil_scale", "neuropil_scale_source", "nidaq_pulses_received", "plane",
+        "processing_status", "pulses_per_frame", "pulses_per_frame_source", "rate_hz",
+        "session_dir", "source_file", "time_basis", "total_rois",
+    )
     patterns = ("**/*_suite2p/**/F.npy",)
     requires = ("dataqueue",)
     kind = TIMESERIES
@@ -161,111 +170,17 @@ class Suite2pSource(DataSource):
         context = self.context_or_default(path, context)
         settings = context.settings
         plane = path.parent
-        missing = [name for name in REQUIRED_FILES if not (plane / name).exists()]
-        if missing:
-            raise FileNotFoundError(
-                f"{plane}: suite2p plane folder is missing {', '.join(missing)} "
-                f"(needs {', '.join(REQUIRED_FILES)})")
-        F = load_plain(plane / "F.npy")
-        Fneu = load_plain(plane / "Fneu.npy")
-        iscell = load_plain(plane / "iscell.npy")
-        if F.ndim != 2:
-            raise ValueError(f"{plane / 'F.npy'}: expected ROIs x frames, got shape {F.shape}")
-        if Fneu.shape != F.shape:
-            raise ValueError(f"{plane / 'Fneu.npy'}: shape {Fneu.shape} does not match F.npy {F.shape}")
-        iscell = iscell.reshape(len(iscell), -1) if iscell.ndim else iscell.reshape(1, 1)
-        if iscell.shape[0] != F.shape[0]:
-            raise ValueError(f"{plane / 'iscell.npy'}: {iscell.shape[0]} rows for {F.shape[0]} ROIs")
-        spks = None
-        if (plane / "spks.npy").exists():
-            spks = load_plain(plane / "spks.npy")
-            if spks.shape != F.shape:
-                raise ValueError(f"{plane / 'spks.npy'}: shape {spks.shape} does not match F.npy {F.shape}")
-        ops = stat = None
-        if (plane / "ops.npy").exists():
-            ops = _ops_dict(load_pickled(plane / "ops.npy", "suite2p ops", settings.allow_pickle),
-                            plane / "ops.npy")
-        if (plane / "stat.npy").exists():
-            stat = load_pickled(plane / "stat.npy", "suite2p stat", settings.allow_pickle)
-
+        arrays = _read_plane(plane, settings)
+        F = arrays["F"]
         n_rois, n_frames = F.shape
         dq_file = (context.dataqueue_meta or {}).get("source_file")
         meta: dict = {"source_file": str(path), "plane": plane.name,
                       "session_dir": _session_dir(dq_file), "n_rois": int(n_rois),
-                      "n_frames": int(n_frames), "has_spks": spks is not None,
-                      "has_stat": stat is not None, "has_ops": ops is not None}
-
-        if ops is not None and _finite(ops.get("neucoeff")):
-            neucoeff, meta["neuropil_scale_source"] = float(ops["neucoeff"]), "ops"
-        else:
-            neucoeff, meta["neuropil_scale_source"] = (float(settings.suite2p_neuropil_coefficient),
-                                                       "settings")
-        ppf_key = next((k for k in _PPF_KEYS if ops is not None and _finite(ops.get(k))), None)
-        if ppf_key is not None:
-            ppf, meta["pulses_per_frame_source"] = int(ops[ppf_key]), f"ops[{ppf_key!r}]"
-        else:
-            ppf, meta["pulses_per_frame_source"] = int(settings.suite2p_pulses_per_frame), "settings"
-        if ppf < 1:
-            raise ValueError(f"{plane / 'ops.npy'}: pulses per frame must be >= 1, got {ppf}")
-
-        keep = iscell[:, 0] > 0.5
-        cells = np.flatnonzero(keep)
-        prob = iscell[:, 1] if iscell.shape[1] > 1 else iscell[:, 0]
-        F_c = F[cells].astype(np.float32)
-        Fneu_c = Fneu[cells].astype(np.float32)
-        corrected = (F_c - np.float32(neucoeff) * Fneu_c).astype(np.float32)
-        pct = float(settings.suite2p_baseline_percentile)
-        if n_frames:
-            baseline = np.percentile(corrected, pct, axis=1, keepdims=True)
-        else:
-            baseline = np.full((cells.size, 1), np.nan, dtype=np.float32)
-        good = baseline > 0
-        with np.errstate(all="ignore"):
-            dff = np.where(good, (corrected - baseline) / baseline, np.nan).astype(np.float32)
-        value = {
-            "cell_identifier": iscell.astype(np.int32 if iscell.dtype.kind in "iub" else np.float32),
-            "stat": _plain_numbers(stat) if stat is not None else [],
-            "ops": _plain_numbers(ops) if ops is not None else {},
-            "plane_directory": str(plane),
-            "cell_mask": keep.copy(),
-            "roi_fluorescence": F_c,
-            "neuropil_fluorescence": Fneu_c,
-            "F_corrected": corrected,
-            "deltaf_f": dff,
-            "spks": spks[cells].astype(np.float32) if spks is not None
-            else np.full(F_c.shape, np.nan, dtype=np.float32),
-            "cell_index": cells.astype(np.int64),
-            "iscell_prob": prob[cells].astype(np.float64),
-        }
-        if stat is not None:
-            for name, column in _stat_columns(stat, n_rois, plane / "stat.npy").items():
-                value[name] = column[cells]
-        meta.update({
-            "n_cells": int(cells.size),
-            "total_rois": int(n_rois),
-            "filtered_cells": int(cells.size),
-            "processing_status": "ok",
-            "neuropil_scale": neucoeff,
-            "baseline_percentile": pct,
-            "baseline_percentile_mean": float(np.nanmean(baseline)) if baseline.size else None,
-            "n_cells_nonpositive_baseline": int((~good).sum()),
-            "array_layout": "cells x frames (roi_fluorescence, neuropil_fluorescence, "
-                            "F_corrected, deltaf_f, spks); per ROI: cell_identifier, cell_mask; "
-                            "per cell 1-D: cell_index, iscell_prob, med_y, med_x, npix",
-        })
-
-        found = _nidaq_frame_times(context, n_frames, ppf)
-        if found is None:
-            fs = ops.get("fs") if ops is not None else None
-            if not _finite(fs) or float(fs) <= 0:
-                why = ("no dataqueue" if context.dataqueue_frame is None
-                       else "the dataqueue has fewer than 2 nidaq rows")
-                raise ValueError(
-                    f"{path}: cannot time suite2p frames: {why} and no usable frame rate "
-                    f"('fs') in {plane / 'ops.npy'}")
-            found = (np.arange(n_frames, dtype=np.float64) / float(fs),
-                     {"time_basis": SUITE2P_FS, "alignment": "ops_fs", "rate_hz": float(fs)})
-        t, info = found
+                      "n_frames": int(n_frames), "has_spks": arrays["spks"] is not None,
+                      "has_stat": arrays["stat"] is not None, "has_ops": arrays["ops"] is not None}
+        neucoeff, ppf = _processing_parameters(arrays["ops"], settings, plane, meta)
+        value = _cells(arrays, neucoeff, float(settings.suite2p_baseline_percentile), plane, meta)
+        t, info = _frame_times(path, plane, context, arrays["ops"], n_frames, ppf)
         meta.update(info)
         idx, order_info = timeline.monotonic_index(t)
         if order_info:  # keep the 2-D arrays' frame axis in step with t
@@ -276,6 +191,121 @@ class Suite2pSource(DataSource):
         value["time_native_s"] = t.astype(np.float32)
         value["time_elapsed_s"] = t.copy()  # in the value too, as before
         return self.stream(t, value, meta)
+
+
+def _read_plane(plane: Path, settings) -> dict:
+    """F, Fneu, iscell (required), spks, ops, stat (optional) of a plane folder, checked."""
+    missing = [name for name in REQUIRED_FILES if not (plane / name).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{plane}: suite2p plane folder is missing {', '.join(missing)} "
+            f"(needs {', '.join(REQUIRED_FILES)})")
+    F = load_plain(plane / "F.npy")
+    Fneu = load_plain(plane / "Fneu.npy")
+    iscell = load_plain(plane / "iscell.npy")
+    if F.ndim != 2:
+        raise ValueError(f"{plane / 'F.npy'}: expected ROIs x frames, got shape {F.shape}")
+    if Fneu.shape != F.shape:
+        raise ValueError(f"{plane / 'Fneu.npy'}: shape {Fneu.shape} does not match F.npy {F.shape}")
+    iscell = iscell.reshape(len(iscell), -1) if iscell.ndim else iscell.reshape(1, 1)
+    if iscell.shape[0] != F.shape[0]:
+        raise ValueError(f"{plane / 'iscell.npy'}: {iscell.shape[0]} rows for {F.shape[0]} ROIs")
+    spks = None
+    if (plane / "spks.npy").exists():
+        spks = load_plain(plane / "spks.npy")
+        if spks.shape != F.shape:
+            raise ValueError(f"{plane / 'spks.npy'}: shape {spks.shape} does not match F.npy {F.shape}")
+    ops = stat = None
+    if (plane / "ops.npy").exists():
+        ops = _ops_dict(load_pickled(plane / "ops.npy", "suite2p ops", settings.allow_pickle),
+                        plane / "ops.npy")
+    if (plane / "stat.npy").exists():
+        stat = load_pickled(plane / "stat.npy", "suite2p stat", settings.allow_pickle)
+    return {"F": F, "Fneu": Fneu, "iscell": iscell, "spks": spks, "ops": ops, "stat": stat}
+
+
+def _processing_parameters(ops, settings, plane: Path, meta: dict) -> tuple[float, int]:
+    """The neuropil coefficient and nidaq pulses per frame: from ops, else the settings."""
+    if ops is not None and _finite(ops.get("neucoeff")):
+        neucoeff, meta["neuropil_scale_source"] = float(ops["neucoeff"]), "ops"
+    else:
+        neucoeff, meta["neuropil_scale_source"] = (float(settings.suite2p_neuropil_coefficient),
+                                                   "settings")
+    ppf_key = next((k for k in _PPF_KEYS if ops is not None and _finite(ops.get(k))), None)
+    if ppf_key is not None:
+        ppf, meta["pulses_per_frame_source"] = int(ops[ppf_key]), f"ops[{ppf_key!r}]"
+    else:
+        ppf, meta["pulses_per_frame_source"] = int(settings.suite2p_pulses_per_frame), "settings"
+    if ppf < 1:
+        raise ValueError(f"{plane / 'ops.npy'}: pulses per frame must be >= 1, got {ppf}")
+    return neucoeff, ppf
+
+
+def _cells(arrays: dict, neucoeff: float, pct: float, plane: Path, meta: dict) -> dict:
+    """The cells' arrays (iscell kept): corrected F, ΔF/F over the ``pct`` percentile baseline."""
+    F, Fneu, iscell, spks, ops, stat = (arrays[k] for k in ("F", "Fneu", "iscell", "spks", "ops", "stat"))
+    n_rois, n_frames = F.shape
+    keep = iscell[:, 0] > 0.5
+    cells = np.flatnonzero(keep)
+    prob = iscell[:, 1] if iscell.shape[1] > 1 else iscell[:, 0]
+    F_c = F[cells].astype(np.float32)
+    Fneu_c = Fneu[cells].astype(np.float32)
+    corrected = (F_c - np.float32(neucoeff) * Fneu_c).astype(np.float32)
+    if n_frames:
+        baseline = np.percentile(corrected, pct, axis=1, keepdims=True)
+    else:
+        baseline = np.full((cells.size, 1), np.nan, dtype=np.float32)
+    good = baseline > 0
+    with np.errstate(all="ignore"):
+        dff = np.where(good, (corrected - baseline) / baseline, np.nan).astype(np.float32)
+    value = {
+        "cell_identifier": iscell.astype(np.int32 if iscell.dtype.kind in "iub" else np.float32),
+        "stat": _plain_numbers(stat) if stat is not None else [],
+        "ops": _plain_numbers(ops) if ops is not None else {},
+        "plane_directory": str(plane),
+        "cell_mask": keep.copy(),
+        "roi_fluorescence": F_c,
+        "neuropil_fluorescence": Fneu_c,
+        "F_corrected": corrected,
+        "deltaf_f": dff,
+        "spks": spks[cells].astype(np.float32) if spks is not None
+        else np.full(F_c.shape, np.nan, dtype=np.float32),
+        "cell_index": cells.astype(np.int64),
+        "iscell_prob": prob[cells].astype(np.float64),
+    }
+    if stat is not None:
+        for name, column in _stat_columns(stat, n_rois, plane / "stat.npy").items():
+            value[name] = column[cells]
+    meta.update({
+        "n_cells": int(cells.size),
+        "total_rois": int(n_rois),
+        "filtered_cells": int(cells.size),
+        "processing_status": "ok",
+        "neuropil_scale": neucoeff,
+        "baseline_percentile": pct,
+        "baseline_percentile_mean": float(np.nanmean(baseline)) if baseline.size else None,
+        "n_cells_nonpositive_baseline": int((~good).sum()),
+        "array_layout": "cells x frames (roi_fluorescence, neuropil_fluorescence, "
+                        "F_corrected, deltaf_f, spks); per ROI: cell_identifier, cell_mask; "
+                        "per cell 1-D: cell_index, iscell_prob, med_y, med_x, npix",
+    })
+    return value
+
+
+def _frame_times(path, plane: Path, context, ops, n_frames: int, ppf: int) -> tuple[np.ndarray, dict]:
+    """Frame times from the cell's nidaq pulses, else ops' frame rate (else a ValueError)."""
+    found = _nidaq_frame_times(context, n_frames, ppf)
+    if found is not None:
+        return found
+    fs = ops.get("fs") if ops is not None else None
+    if not _finite(fs) or float(fs) <= 0:
+        why = ("no dataqueue" if context.dataqueue_frame is None
+               else "the dataqueue has fewer than 2 nidaq rows")
+        raise ValueError(
+            f"{path}: cannot time suite2p frames: {why} and no usable frame rate "
+            f"('fs') in {plane / 'ops.npy'}")
+    return (np.arange(n_frames, dtype=np.float64) / float(fs),
+            {"time_basis": SUITE2P_FS, "alignment": "ops_fs", "rate_hz": float(fs)})
 
 
 def _session_dir(dataqueue_file) -> str | None:

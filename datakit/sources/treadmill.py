@@ -88,6 +88,13 @@ def _csv_beside(dataqueue_path) -> Path | None:
 @register_builtin
 class TreadmillSource(DataSource):
     tag = "treadmill"
+    meta_keys = (
+        "alignment", "dataqueue_file", "experiment_window", "header",
+        "n_dropped_duplicate_time", "n_dropped_nan_time", "n_dropped_truncated_rows",
+        "n_encoder_payloads", "n_kept", "n_missing_speed_mm", "n_outside_window", "n_samples",
+        "n_unparsed_packets", "resorted", "source_file", "source_method", "time_basis",
+        "truncation_note",
+    )
     patterns = ("*_dataqueue.csv", "*_treadmill.csv", "*_treadmill_data.csv")
     requires = ("dataqueue",)
     kind = TIMESERIES

@@ -97,6 +97,15 @@ def _encoder_anchor_times(context) -> tuple[np.ndarray | None, dict]:
 @register_builtin
 class WheelSource(DataSource):
     tag = "wheel"
+    meta_keys = (
+        "alignment", "alignment_device", "alignment_origin_device", "alignment_origin_offset",
+        "alignment_origin_queue_elapsed", "dataqueue_alignment", "dataqueue_anchors",
+        "dataqueue_file", "duration_s", "n_dropped_duplicate_time", "n_dropped_nan_time",
+        "n_dropped_truncated_rows", "n_missing_clicks_as_zero", "n_missing_speed",
+        "n_paired_samples", "n_samples", "n_treadmill_packets_ignored", "note",
+        "resample_method", "resorted", "source_file", "source_method", "start_time",
+        "stop_time", "time_basis", "total_click_delta", "total_distance_mm", "truncation_note",
+    )
     patterns = ("*_wheel.csv",)
     requires = ("dataqueue", "timestamps")
     kind = TIMESERIES
