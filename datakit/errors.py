@@ -36,3 +36,12 @@ class LoadError(ValueError, RuntimeError):
 
 class PickleRefused(PermissionError):
     """Safe mode is on and loading this file would unpickle it (run code from it)."""
+
+
+def without_path(message, path) -> str:
+    """A load error's message minus the file name it starts with, for showing beside the
+    path (the command line's error lines, the app's report table)."""
+    message, path = str(message or ""), str(path or "")
+    if path and path in message:
+        message = message.replace(f"{path}: ", "").replace(path, "the file")
+    return message

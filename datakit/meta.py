@@ -56,13 +56,15 @@ def _installed_version() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def get_version() -> str:
-    """Best-effort version string: git describe, else installed distribution, else VERSION."""
-    described = _git("describe", "--tags", "--always", "--dirty")
-    if described:
-        return described
+    """datakit's version: the installed distribution's (what pip shows), else git
+    describe, else VERSION.  The git commit of a checkout is provenance, kept apart in
+    :func:`build_meta` (``git_commit``, ``git_dirty``)."""
     installed = _installed_version()
     if installed:
         return installed
+    described = _git("describe", "--tags", "--always", "--dirty")
+    if described:
+        return described
     version_file = _PROJECT_ROOT / "VERSION"
     if version_file.is_file():
         return version_file.read_text(encoding="utf-8").strip() or "0.0.0+unknown"

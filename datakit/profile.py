@@ -14,6 +14,8 @@ UTF-8 copies), and index lookup tables (built lazily by pandas) are left out.
 """
 from __future__ import annotations
 
+import textwrap
+
 import dataclasses
 import functools
 import heapq
@@ -39,6 +41,12 @@ _STR_BASE = {1: sys.getsizeof("\xe9") - 1, 2: sys.getsizeof("\u0100") - 2,
 
 __all__ = ["ColumnMemory", "CellMemory", "MaterializedMemoryReport", "profile_materialized",
            "human_bytes"]
+
+
+#: What "memory" means in every report (one definition, whatever file the frame came from).
+MEMORY_DEFINITION = ("the bytes the frame holds: every array's data, the Python objects in "
+                     "its cells, the index and the labels (pandas' memory_usage(deep=True) "
+                     "counts an array in a cell by its header only, so it is not used)")
 
 
 @dataclass
@@ -100,11 +108,11 @@ class MaterializedMemoryReport:
             f"Materialized frame: {rows} rows x {cols} columns "
             f"(index: {_names(self.index_names)}; columns: {_names(self.column_levels)})",
             f"Source:            {self.source_path or '<in-memory DataFrame>'}",
-            f"Estimated memory:  {human_bytes(self.estimated_total_bytes)}  (cells "
+            f"Memory:            {human_bytes(self.estimated_total_bytes)}  (cells "
             f"{human_bytes(cells)}, index {human_bytes(self.index_bytes)}, column labels "
             f"{human_bytes(self.columns_index_bytes)})",
-            f"pandas deep usage: {human_bytes(self.pandas_deep_total_bytes)}  "
-            "(DataFrame.memory_usage(deep=True))",
+            *textwrap.wrap(MEMORY_DEFINITION, 88, initial_indent=" " * 19,
+                           subsequent_indent=" " * 19),
         ]
         if self.by_source_bytes:
             lines.append("Largest sources:")

@@ -27,9 +27,12 @@ from . import index as _index
 
 @functools.lru_cache(maxsize=1)
 def package_version() -> str:
-    from .meta import get_version
+    """datakit's version, and in a git checkout its commit (code can change between
+    releases there)."""
+    from .meta import _git_info, get_version
 
-    return get_version()
+    git = _git_info()
+    return f"{get_version()}+{git.get('git_commit', '')}{'.dirty' if git.get('git_dirty') else ''}"
 
 
 def source_identity(cls) -> str:

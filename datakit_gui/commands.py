@@ -23,6 +23,10 @@ from .streams import extract
 def explain(exc: BaseException) -> str:
     """A short message for a failed job that says what to do next."""
     text = str(exc) or type(exc).__name__
+    if isinstance(exc, NotADirectoryError):
+        return (f"{text}\n\nOpen the experiment folder (the one that holds data/ and "
+                "processed/), not a file. A saved dataset (.h5, .pkl) opens with File > Open "
+                "Saved Dataset (Ctrl+Shift+O).")
     if isinstance(exc, FileNotFoundError):
         return f"{text}\n\nCheck the path, or open another folder (File > Open Folder, Ctrl+O)."
     if isinstance(exc, PermissionError):

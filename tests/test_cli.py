@@ -104,7 +104,10 @@ def test_help_does_not_import_heavy_optional_modules():
 def test_version_and_missing_command():
     done = run("--version")
     assert done.returncode == 0
-    assert done.stdout.startswith("datakit ")
+    # one version, the one pip shows (a checkout's git commit is provenance, not the version)
+    import importlib.metadata
+
+    assert done.stdout.strip() == f"datakit {importlib.metadata.version('datakit')}"
     assert run().returncode == 2
 
 
@@ -395,11 +398,16 @@ def test_shell_opens_a_saved_file(saved_h5, tmp_path):
 
 
 def test_demo_writes_an_experiment_and_refuses_a_full_folder(tmp_path):
-    target = tmp_path / "demo"
+    import shlex
+
+    target = tmp_path / "my demo"
     done = run("demo", target, "--subjects", "1", "--sessions", "1", "--duration", "10",
                "--seed", "5")
     assert done.returncode == 0, done.stderr
     assert f"wrote a demo experiment to {target}" in done.stdout
+    # the hints can be pasted into a shell as they are (a path with a space is quoted)
+    hint = next(line for line in done.stdout.splitlines() if line.startswith("try:"))
+    assert f"datakit inspect {shlex.quote(str(target))}" in hint
     assert "broken on purpose" in done.stdout
     assert (target / "data" / "sub-STREHAB07").is_dir()
     assert_one_line_error(run("demo", target), 2, "not empty")

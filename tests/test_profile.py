@@ -128,6 +128,13 @@ def test_same_figures_from_frame_pickle_and_hdf5(tmp_path, frame, report):
         assert [(c.row, c.column, c.estimated_bytes) for c in other.largest_cells] == [
             (c.row, c.column, c.estimated_bytes) for c in report.largest_cells]
     assert profile_materialized(str(h5), source_path="elsewhere.h5").source_path == "elsewhere.h5"
+    # one memory figure, defined once, the same for either file (no second "memory" line)
+    texts = [profile_materialized(p).summary() for p in (pkl, h5)]
+    memory = [[ln for ln in t.splitlines() if "memory" in ln.lower() or ln.startswith("Memory")]
+              for t in texts]
+    assert memory[0] == memory[1]
+    assert sum(ln.startswith("Memory:") for ln in memory[0]) == 1
+    assert "pandas deep usage" not in texts[0]
 
 
 def test_path_targets_respect_safe_mode_and_missing_files(tmp_path, frame, monkeypatch):
@@ -146,7 +153,8 @@ def test_path_targets_respect_safe_mode_and_missing_files(tmp_path, frame, monke
 def test_summary_and_verbose_are_readable(report):
     summary = report.summary()
     assert "4 rows x 21 columns" in summary and "MiB" in summary
-    assert summary.splitlines()[5].strip().startswith("dataqueue")  # largest source first
+    lines = summary.splitlines()
+    assert lines[lines.index("Largest sources:") + 1].strip().startswith("dataqueue")  # largest first
     assert str(report) == summary
     text = report.verbose(top_n_cells=2)
     assert text.startswith(summary)

@@ -387,7 +387,9 @@ def cmd_demo(args) -> int:
         cell = "/".join((broken.subject, broken.session, broken.task))
         print(f"  broken on purpose ({broken.tag}, {cell}): {_relative(broken.path, root)}")
         print(f"    {broken.what}")
-    print(f"try: datakit inspect {args.path}   then: datakit validate {args.path}")
+    where = shell_args([args.path])
+    print(f"try: datakit inspect {where}   then: datakit missing {where}   then: "
+          f"datakit validate {where}")
     return EXIT_OK
 
 

@@ -13,6 +13,8 @@ import os
 import sys
 from pathlib import Path
 
+from ..errors import without_path  # noqa: F401 - the CLI's name for it
+
 FORMATS = ("table", "csv", "json")
 SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".txt": "table"}
 
@@ -46,14 +48,6 @@ def middle(text, width: int = 100) -> str:
         return text
     keep = width - 3
     return text[: keep // 2] + "..." + text[len(text) - (keep - keep // 2):]
-
-
-def without_path(message, path) -> str:
-    """A load error's message minus the file name it starts with (shown beside it)."""
-    message, path = str(message or ""), str(path or "")
-    if path and path in message:
-        message = message.replace(f"{path}: ", "").replace(path, "the file")
-    return message
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:

@@ -131,7 +131,7 @@ def note_conflicts(ds, args) -> None:
     n = len(selected_conflicts(ds))
     if n:
         out.note(f"note: {out.plural(n, 'file')} lost to another file for the same cell and "
-                 f"source; 'datakit inspect {' '.join(map(str, args.roots))}' lists them")
+                 f"source; 'datakit inspect {shell_args(args.roots)}' lists them")
 
 
 def shell_args(paths) -> str:

@@ -10,6 +10,8 @@ import pandas as pd
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor
 
+from datakit.errors import without_path
+
 from .. import coverage as cov
 from ..icons import status_icon
 
@@ -33,6 +35,15 @@ def _status(report: pd.DataFrame) -> np.ndarray:
         quiet = (status == "missing") & (report["expected"].to_numpy(dtype=object) == False)  # noqa: E712
         status[quiet] = NOT_EXPECTED
     return status
+
+
+def _reasons(messages: np.ndarray, paths: np.ndarray) -> np.ndarray:
+    """Messages without the path they start with: the Path column shows it, so the
+    reason itself is what stays visible."""
+    out = messages.copy()
+    for i in np.flatnonzero([bool(p) and p in m for m, p in zip(messages, paths)]):
+        out[i] = without_path(messages[i], paths[i])
+    return out
 
 
 def _text(values) -> pd.Series:
@@ -69,6 +80,7 @@ class ReportTableModel(QAbstractTableModel):
             status = _status(report)
             message = _text(report["message"]).to_numpy(dtype=object, copy=True) if "message" in report \
                 else np.full(n, "", dtype=object)
+            message = _reasons(message, _text(report["path"]).to_numpy(dtype=object))
             if "error_type" in report:
                 etype = _text(report["error_type"]).to_numpy(dtype=object)
                 typed = np.flatnonzero(etype != "")
@@ -107,7 +119,8 @@ class ReportTableModel(QAbstractTableModel):
         if (status != self._cols["Status"][positions]).any():
             self.set_report(report)
             return False
-        message = _text(part["message"]).to_numpy(dtype=object, copy=True)
+        message = _reasons(_text(part["message"]).to_numpy(dtype=object, copy=True),
+                           _text(part["path"]).to_numpy(dtype=object))
         etype = _text(part["error_type"]).to_numpy(dtype=object)
         typed = np.flatnonzero(etype != "")
         message[typed] = [f"{t}: {m}" if m else t for t, m in zip(etype[typed], message[typed])]

@@ -142,13 +142,15 @@ class FilterPanel(QWidget):
         states = self.state.states
         if states is None or not values:
             return values, None
-        if axis == "source":
-            table = states.reindex(columns=values)
+        if axis == "source":   # among the cells the other filters let through
+            selected = self.state.selected_states
+            rows = selected.index if selected is not None else states.index
+            table = states.reindex(index=rows, columns=values)
             present = (table == "present").sum()
             missing = (table == "missing").sum()
             total = len(table)
             labels = [f"{v}   ({int(present[v])}/{total})" for v in values]
-            tips = [f"{v}: a file in {int(present[v])} of {total} cells"
+            tips = [f"{v}: a file in {int(present[v])} of the {total} selected cells"
                     + (f"; missing in {int(missing[v])} where it is expected" if missing[v] else "")
                     for v in values]
             return labels, tips
@@ -172,6 +174,8 @@ class FilterPanel(QWidget):
                 f"{axis_filter.mode} {len(axis_filter.values or ())} checked" if axis_filter.active
                 else "no filter"))
         self.incomplete.setChecked(spec.incomplete)
+        box = self.boxes["source"]
+        box.model.set_labels(*self._labels("source", box.model.values()))
         self._syncing = False
         self.expression.setPlainText(self.state.expression())
         self._update_summary()

@@ -220,3 +220,30 @@ def test_empty_folder_shows_what_the_app_looks_for(make_window, qtbot, tmp_path,
     assert heatmap.pages.currentWidget() is heatmap.empty
     text = heatmap.empty.text()
     assert "No recordings found" in text and "data/" in text and str(folder) in text
+
+
+def test_rough_edges_report_filters_and_a_file_instead_of_a_folder(window, qtbot, demo_dataset,
+                                                                   demo_experiment, dialog_log,
+                                                                   tmp_path):
+    with qtbot.waitSignal(window.state.report_changed, timeout=60000):
+        window.actions["validate"].trigger()
+    model = window.report.model
+    broken = demo_experiment.broken[0]
+    rows = [model.row_info(r) for r in range(model.rowCount())]
+    error = next(r for r in rows if r["Status"] == "error")
+    assert error["Path"] == str(broken.path)
+    # the Path column shows the file: the message starts with the reason, not the path again
+    assert error["Message"].startswith("ValueError: ") and str(broken.path) not in error["Message"]
+    # the per-source counts of the filter panel follow the other filters
+    box = window.filters.boxes["source"]
+    before = box.model.data(box.model.index(0))
+    window.filters.boxes["subject"].model.set_checked(demo_dataset.subjects[:1])
+    after = box.model.data(box.model.index(0))
+    assert before != after and after.endswith(f"/{len(window.state.selected_states)})")
+    # a file where a folder is expected: the message says to open the folder
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    window.open_roots([afile])
+    qtbot.waitUntil(lambda: bool(dialog_log["errors"]()), timeout=30000)
+    (_, args), = dialog_log["errors"]()
+    assert "not a file" in args[1] and "Open Saved Dataset" in args[1]
