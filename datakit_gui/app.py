@@ -21,6 +21,39 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+#: The system libraries Qt's xcb platform plugin loads on Linux (Debian package names).
+XCB_LIBRARIES = {"xcb-cursor": "libxcb-cursor0", "xcb-icccm": "libxcb-icccm4",
+                 "xcb-keysyms": "libxcb-keysyms1"}
+INSTALL_LINE = "sudo apt-get install -y " + " ".join(XCB_LIBRARIES.values())
+
+
+def window_problem() -> str | None:
+    """Why Qt could not open a window here, said plainly, or None.
+
+    Qt aborts the process with a long message when its platform plugin cannot load;
+    this looks first: on Linux with the xcb platform, a display and the three xcb
+    libraries must be there.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform and not platform.startswith("xcb"):
+        return None          # offscreen, wayland, vnc...: Qt's own business
+    if not platform and os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    import ctypes.util
+
+    missing = [package for name, package in XCB_LIBRARIES.items() if ctypes.util.find_library(name) is None]
+    if missing:
+        return (f"Qt needs system libraries to open a window, and {', '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} missing. Install them with:\n\n"
+                f"    {INSTALL_LINE}\n\n(on Debian or Ubuntu), then start datakit-gui again.")
+    if not os.environ.get("DISPLAY"):
+        return ("there is no display to open a window on (DISPLAY is not set). Start "
+                "datakit-gui from a desktop session, over ssh with -X, or under xvfb-run.")
+    return None
+
+
 def configure_pyqtgraph() -> None:
     """The app's pyqtgraph options (kept for scripts; ``MainWindow()`` applies them itself)."""
     from .look import configure_pyqtgraph as configure
@@ -53,6 +86,10 @@ def main(argv=None) -> int:
         print("datakit-gui: --workers must be at least 1", file=sys.stderr)
         return 2
     os.environ.setdefault("QT_API", "pyside6")
+    problem = window_problem()
+    if problem:
+        print(f"datakit-gui: {problem}", file=sys.stderr)
+        return 1
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

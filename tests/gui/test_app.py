@@ -127,3 +127,27 @@ def test_automatic_gc_is_back_after_the_last_window_closes(make_window, qtbot):
     second.close()
     qtbot.waitUntil(lambda: not second.isVisible())
     assert gc.isenabled()
+
+
+def test_a_missing_window_library_is_named_with_the_install_line(monkeypatch, capsys):
+    import ctypes.util
+
+    from datakit_gui import app
+
+    real = ctypes.util.find_library
+    monkeypatch.setattr(app.sys, "platform", "linux")
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("DISPLAY", ":99")
+    monkeypatch.setattr(ctypes.util, "find_library",
+                        lambda name: None if name == "xcb-keysyms" else real(name) or f"lib{name}.so")
+    assert app.main([]) == 1
+    err = capsys.readouterr().err
+    assert "libxcb-keysyms1 is missing" in err and app.INSTALL_LINE in err
+    assert "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1" in app.INSTALL_LINE
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: f"lib{name}.so")
+    monkeypatch.delenv("DISPLAY")
+    assert app.main([]) == 1
+    assert "DISPLAY is not set" in capsys.readouterr().err
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    assert app.window_problem() is None
