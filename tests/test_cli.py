@@ -223,7 +223,8 @@ def test_inspect_writes_csv_with_o(demo, tmp_path):
     done = run("inspect", demo.root, "-o", target)
     assert done.returncode == 0, done.stderr
     assert "coverage" in done.stdout  # the readable summary still goes to the terminal
-    rows = list(csv.DictReader(target.open(encoding="utf-8")))
+    with target.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
     assert rows[0].keys() >= {"source", "present", "total", "missing", "coverage"}
     assert {row["source"] for row in rows} >= {"dataqueue", "notes"}
 
@@ -258,7 +259,8 @@ def test_missing_lists_what_should_exist_and_exits_1(demo, tmp_path):
     assert "task not recorded" in done.stdout and "declared" in done.stdout
     written = run("missing", demo.root, "-o", tmp_path / "missing.csv")
     assert written.returncode == 1
-    rows = list(csv.DictReader(open(tmp_path / "missing.csv", encoding="utf-8")))
+    with open(tmp_path / "missing.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
     assert {(r["Subject"], r["Session"], r["Task"], r["Source"]) for r in rows} == demo.missing_pairs()
     assert {r["reason"] for r in rows} == {"declared", "manifest", "inferred"}
     as_json = json.loads(run("missing", demo.root, "--format", "json").stdout)

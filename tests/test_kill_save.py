@@ -32,11 +32,28 @@ def experiment(tmp_path_factory):
     return root
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_pipes():
+    """Every build's stderr pipe is closed after the test (no unclosed-file warnings)."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+        proc.stderr.close()
+
+
 def build(root, out, *extra) -> subprocess.Popen:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "datakit", "build", str(root), "-o", str(out), "--no-progress",
          "--workers", "1", *extra],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    _STARTED.append(proc)
+    return proc
 
 
 def temps(folder: Path) -> list[Path]:

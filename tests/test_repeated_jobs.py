@@ -61,7 +61,15 @@ def test_fifty_validate_materialize_cancel_runs(dataset, capsys):
             kwargs = {} if kind == "validate" else {"strict": False}
             result = run(workers=2, progress=lambda d, t, m, seen=seen: seen.append(d), **kwargs)
             assert seen[-1] == total                     # the bar reaches its end
-            assert len(result) if kind == "validate" else result.shape[0] == len(dataset)
+            if kind == "validate":   # a report row per (cell, source), a frame row per cell
+                cells = result.set_index(["Subject", "Session", "Task"]).index
+                grid = cells.isin(dataset.inventory.index) & result["Source"].isin(dataset.sources)
+                assert grid.sum() == total
+                # and the expected pairs of cells never recorded, reported missing
+                extra = result[~grid]
+                assert (extra["status"] == "missing").all() and extra["expected"].all()
+            else:
+                assert result.shape[0] == len(dataset)
             counts[kind] += 1
         assert _workers(me) == [], f"run {i} ({kind}) left worker processes"
         assert threading.active_count() == threads_before, f"run {i} ({kind}) left threads"

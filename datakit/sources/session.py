@@ -158,7 +158,8 @@ class NotesSource(DataSource):
                 meta["unparsed_text"] += f"\n... ({len(orphan) - MAX_UNPARSED_LINES} more lines)"
         body = parts["text"].where(starts, lines)[group > 0]
         notes = body.groupby(group[group > 0]).agg("\n".join)
-        stamps = pd.to_datetime(parts["stamp"][starts], errors="coerce").to_numpy()
+        # the pattern above admits ISO 8601 stamps only: say so, pandas must not guess
+        stamps = pd.to_datetime(parts["stamp"][starts], errors="coerce", format="ISO8601").to_numpy()
         value = pd.DataFrame({"timestamp": stamps, "note": notes.to_numpy(dtype=object)})
         unreadable = int(value["timestamp"].isna().sum())
         if unreadable:  # a stamp like 2025-13-45: the note cannot be placed in time

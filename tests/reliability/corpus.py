@@ -16,7 +16,7 @@ treadmill CSV is its treadmill), ``P01`` widefield with DeepLabCut ``_full.pickl
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 

@@ -6,8 +6,7 @@ import pandas as pd
 
 import mutations as m
 from corpus import (CSV, EMPTY, ERROR, LOADS, SKIP, Case, all_of, dependants_fall_back,
-                    dependants_on_first_row_clock, fewer_rows, meta_says, on, on_dataqueue,
-                    rows_subset_of_clean, same_as_clean, strip_identity)
+                    dependants_on_first_row_clock, fewer_rows, meta_says, on, rows_subset_of_clean, same_as_clean, strip_identity)
 
 BIG = dict(big=True)
 WIDEFIELD_DEPENDANTS = ("treadmill", "meso_metadata", "pupil_metadata", "meso_mean", "meso_dff",

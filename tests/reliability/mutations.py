@@ -6,6 +6,8 @@ bad-input corpus is built from freshly generated demo sessions on every test run
 """
 from __future__ import annotations
 
+import warnings
+
 import json
 import pickle
 from pathlib import Path
@@ -202,7 +204,9 @@ def read_dlc(path: Path) -> pd.DataFrame:
 
 def write_dlc(path: Path, table: pd.DataFrame) -> None:
     path.unlink()
-    table.to_hdf(path, key="df_with_missing", mode="w", format="fixed")
+    with warnings.catch_warnings():   # pandas says it pickles the text column: that is the case
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+        table.to_hdf(path, key="df_with_missing", mode="w", format="fixed")
 
 
 def million_garbage_dlc(path: Path, n: int = MILLION) -> None:

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import datakit
-from conftest import STATS, Outcome, PeakRSS, copy_cells, discover
+from reliability_support import STATS, Outcome, PeakRSS, copy_cells, discover
 from corpus import ERROR, LOADS, SKIP, all_cases
-from datakit.sources.base import INTERVALS, TABLE, TIMESERIES
+from datakit.sources.base import TABLE, TIMESERIES
 from datakit.sources.registry import registered_sources
 
 CASES = all_cases()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import datakit
-from conftest import STATS
+from reliability_support import STATS
 from util import CONFIG_CSV, NOTES_TXT, session_dir, stem, tiny_dataqueue, write
 
 pytestmark = pytest.mark.timeout(60)

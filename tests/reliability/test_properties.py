@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import datakit
-from conftest import STATS
+from reliability_support import STATS
 from datakit.discovery import DEFAULT_TASK, identity_from_path, parse_tokens
 from datakit.sources.registry import available_tags
 
