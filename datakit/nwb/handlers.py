@@ -322,7 +322,7 @@ def camera(b: Builder, s: Stream) -> None:
 
         relative = os.path.relpath(movie, b.target_dir)
         _, where = b.timeseries(
-            s, "time_elapsed_s", label, np.zeros((0, 1, 1), dtype=np.uint8), unit="n.a.",
+            s, "time_elapsed_s", label, None, unit="n.a.",
             description=(f"Frames of camera {device} in the external movie {movie.name} "
                          f"(path relative to this file). {b.clock_text(s)}"),
             place="acquisition", cls=ImageSeries, external_file=[relative], format="external",

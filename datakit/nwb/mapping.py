@@ -191,15 +191,17 @@ class Builder:
         from pynwb import TimeSeries
 
         cls = cls or TimeSeries
-        data = np.asarray(data)
-        if data.dtype == bool:
-            data = data.astype(np.uint8)
+        if data is not None:
+            data = np.asarray(data)
+            if data.dtype == bool:
+                data = data.astype(np.uint8)
+            extra["data"] = data
         first = t is None and stream.tag not in self._clocks
         constants = self._constants.get(stream.tag) if first else None
         if constants:
             description += " Constant on every sample: " + "; ".join(
                 f"{f} = {v}" for f, v in constants) + "."
-        series = cls(name=nwb_name(name), data=data, unit=unit, description=description,
+        series = cls(name=nwb_name(name), unit=unit, description=description,
                      **self.timing(stream, t), **extra)
         if t is None:
             self.remember_clock(stream, series)
