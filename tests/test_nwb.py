@@ -560,3 +560,39 @@ def test_the_labs_sample_recording(sample_experiment1, tmp_path):
         assert nwbfile.subject.weight == "20.3 g"              # weighed that day (configuration.csv)
     finally:
         io.close()
+
+
+# ---------------------------------------------------------------------------------
+# the command line
+
+
+def test_export_nwb_command(exported, tmp_path, capsys):
+    from datakit.cli import main
+
+    out = tmp_path / "cli"
+    code = main(["export-nwb", str(exported["root"]), "-o", str(out), "--subject", "STREHAB08",
+                 "--task", "gratings", "--report", str(tmp_path / "report.csv"), "--no-progress",
+                 "--workers", "1"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "wrote 1 NWB file" in printed.out
+    assert "sub-STREHAB08/sub-STREHAB08_ses-01_task-gratings_behavior.nwb" in printed.out
+    report = pd.read_csv(tmp_path / "report.csv")
+    assert set(report["status"]) == {"exported", "left out"} and (report["Subject"] == "STREHAB08").all()
+    # again: refused before anything is written (exit 2, the hint names --overwrite)
+    written = next(out.rglob("*.nwb"))
+    mtime = written.stat().st_mtime_ns
+    code = main(["export-nwb", str(exported["root"]), "-o", str(out), "--subject", "STREHAB08",
+                 "--task", "gratings", "--no-progress"])
+    assert code == 2 and "--overwrite" in capsys.readouterr().err
+    assert written.stat().st_mtime_ns == mtime
+    # a source that failed to load: exit 1, named on the terminal
+    broken = exported["exp"].broken[0]
+    code = main(["export-nwb", str(exported["root"]), "-o", str(tmp_path / "b"), "--subject",
+                 broken.subject, "--task", broken.task, "--no-progress", "--workers", "1"])
+    printed = capsys.readouterr()
+    assert code == 1 and "1 source failed to load" in printed.out and broken.tag in printed.out
+    # usage errors before any work
+    assert main(["export-nwb", str(exported["root"]), "-o", str(written)]) == 2
+    assert main(["export-nwb", str(exported["root"]), "-o", str(out), "--timezone", "Mars/Base"]) == 2
+    assert main(["export-nwb", str(exported["root"]), "-o", str(out), "--report", "r.txt"]) == 2
