@@ -207,7 +207,10 @@ def _cancelled(outcomes: dict, total: int) -> str:
 
 def _run_pool(jobs, outcomes, reporter, cancel, workers, executor) -> None:
     own = executor is None
-    pool = engine.make_executor(min(workers, len(jobs)), "process") if own else executor
+    # a source class defined in the user's script needs the script in the workers too
+    in_main = any(cls.__module__ == "__main__" for cls in jobs[0].task.classes.values())
+    pool = engine.make_executor(min(workers, len(jobs)), "process", reimport_main=in_main) \
+        if own else executor
     pending: dict = {}
     queue = iter(enumerate(jobs))
     exhausted = False
