@@ -596,3 +596,20 @@ def test_export_nwb_command(exported, tmp_path, capsys):
     assert main(["export-nwb", str(exported["root"]), "-o", str(written)]) == 2
     assert main(["export-nwb", str(exported["root"]), "-o", str(out), "--timezone", "Mars/Base"]) == 2
     assert main(["export-nwb", str(exported["root"]), "-o", str(out), "--report", "r.txt"]) == 2
+
+
+def test_a_selection_without_the_clock_sources_keeps_the_master_clock(exported, tmp_path):
+    one = exported["ds"].select(*WIDE).include(source=["treadmill"])
+    paths, report = one.to_nwb(tmp_path, workers=1)
+    assert set(report["Source"]) == {"treadmill"}                # only what was selected
+    io, nwbfile = read(paths[0])
+    full_io, full = read(cell_file(exported, WIDE))
+    try:
+        assert nwbfile.session_start_time == full.session_start_time
+        assert "NOT ON THE SESSION CLOCK" not in nwbfile.notes
+        assert list(nwbfile.acquisition) == [] and "epochs" not in (nwbfile.intervals or {})
+        np.testing.assert_array_equal(nwbfile.processing["behavior"]["treadmill"]["speed"].data[:],
+                                      full.processing["behavior"]["treadmill"]["speed"].data[:])
+    finally:
+        io.close()
+        full_io.close()

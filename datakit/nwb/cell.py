@@ -52,13 +52,17 @@ def build(key: tuple, index_names, outcomes, features: dict, classes: dict, root
     streams = {tag: Stream(tag, classes[tag].kind, dict(features[tag]),
                            dict(features[tag].get(META_FEATURE) or {}), classes[tag])
                for tag in loaded}
+    # the clock's sources, also when the selection left them out (loaded as dependencies)
+    clocks = {tag: Stream(tag, classes[tag].kind, {}, dict(features[tag].get(META_FEATURE) or {}),
+                          classes[tag])
+              for tag in ("dataqueue", "timestamps") if tag in features and tag in classes}
     config = {k: v for k, v in streams["session_config"].features.items() if k != META_FEATURE} \
         if "session_config" in streams else {}
     experiment = root.get("experiment") or {}
     hardware = root.get("hardware") or {}
     general = experiment.get("Configuration") if isinstance(experiment.get("Configuration"), dict) else {}
 
-    naive, reference, clock_how = _clock_zero(streams, outcomes)
+    naive, reference, clock_how = _clock_zero({**clocks, **streams}, outcomes)
     psychopy_start = streams["psychopy"].meta.get("exp_start") if "psychopy" in streams else None
     zone, zone_how = metadata.resolve_zone(timezone, naive, psychopy_start)
     start = naive.replace(tzinfo=zone)
@@ -88,7 +92,7 @@ def build(key: tuple, index_names, outcomes, features: dict, classes: dict, root
         nwbfile.create_device(name=handlers.nwb_name(device["name"]), description=device["description"])
 
     b = Builder(nwbfile, reference, Path(target).parent)
-    b.master_camera = _master_camera(streams, hardware)
+    b.master_camera = _master_camera({**clocks, **streams}, hardware)
     b.imaging = _imaging(hardware, experiment, config, subject)
     for tag, stream in streams.items():
         b.prepare(stream)

@@ -9,6 +9,7 @@ the calling thread only waits.  ``workers=1`` (or a single cell) runs in this pr
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import errno
 import os
 import re
@@ -32,6 +33,7 @@ TEMP_SUFFIX = ".datakit-tmp"            # the same naming as datakit.io's atomic
 _HOST = "".join(c for c in socket.gethostname() if c.isalnum())[:32] or "host"
 _LABEL_BAD = re.compile(r"[^A-Za-z0-9]+")
 REPORT_COLUMNS = ["Source", "Feature", "status", "nwb", "note", "file"]
+CLOCK_SOURCES = ("dataqueue", "timestamps")     # what session_start_time is read from
 
 
 class NWBExport(NamedTuple):
@@ -271,7 +273,10 @@ def _result(jobs, outcomes, index_names) -> NWBExport:
 def export_cell(job: CellJob, cancel=None) -> CellOutcome:
     """Load one cell, build its NWBFile and write it atomically (in a worker process)."""
     task = job.task
-    result = engine.run_cell(task, cancel=cancel)
+    # the clock sources load as dependencies even when the selection leaves them out;
+    # keep their streams (not exported) so session_start_time is still the master's zero
+    clock = tuple(t for t in CLOCK_SOURCES if t in task.order and t not in task.active)
+    result = engine.run_cell(dataclasses.replace(task, active=task.active + clock), cancel=cancel)
     outcomes = [o for o in result.outcomes if o.tag in task.active]
     try:
         with warnings.catch_warnings():
