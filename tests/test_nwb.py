@@ -7,6 +7,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -613,3 +615,23 @@ def test_a_selection_without_the_clock_sources_keeps_the_master_clock(exported, 
     finally:
         io.close()
         full_io.close()
+
+
+def test_a_killed_exports_temporary_file_is_removed_and_a_folder_in_the_way_is_refused(exported, tmp_path):
+    from datakit.nwb.export import _HOST
+
+    one = exported["ds"].select(*GRATINGS)
+    folder = tmp_path / "sub-STREHAB07"
+    folder.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()                                            # a pid that no longer runs
+    stale = folder / f".x.nwb.{_HOST}-{dead.pid}-0a1b2c3d.datakit-tmp"
+    stale.write_bytes(b"half an HDF5 file")
+    mine = folder / "notes-of-mine.txt"
+    mine.write_text("not datakit's")
+    paths, _ = one.to_nwb(tmp_path, workers=1)
+    assert not stale.exists() and mine.exists() and paths[0].is_file()
+    blocked = tmp_path / "blocked"
+    (blocked / paths[0].relative_to(tmp_path)).mkdir(parents=True)
+    with pytest.raises(IsADirectoryError, match="taken by a folder"):
+        one.to_nwb(blocked, overwrite=True, workers=1)
