@@ -329,10 +329,7 @@ def camera(b: Builder, s: Stream) -> None:
             starting_frame=[0], device=b.device(device))
         b.exported(s.tag, TIME_FEATURE, f"timestamps of {where}", f"external_file {relative}")
         b.movies.append(relative)
-        if isinstance(numbers, np.ndarray):
-            generic(b, s, "acquisition", prefix=label)
-        return
-    if isinstance(numbers, np.ndarray) and numbers.ndim == 1 and numbers.dtype.kind in "iuf":
+    elif isinstance(numbers, np.ndarray) and numbers.ndim == 1 and numbers.dtype.kind in "iuf":
         why = (f"the movie {movie.name} is not beside the sidecar" if movie is not None
                else "the sidecar's name does not say which movie it belongs to")
         _, where = b.timeseries(

@@ -85,7 +85,7 @@ class Stream:
 
     def source_file(self) -> str:
         path = self.meta.get("source_file")
-        return Path(str(path)).name if path else "?"
+        return Path(str(path)).name if path else ""
 
 
 @dataclass
@@ -160,7 +160,8 @@ class Builder:
         if not self.on_clock(stream):
             text = (f"NOT ON THE SESSION CLOCK: these times are on the {basis or 'unknown'} clock, "
                     f"not relative to session_start_time. " + text)
-        return text + f". From {stream.source_file()} (datakit source {stream.tag})."
+        origin = stream.source_file()
+        return text + (f". From {origin}" if origin else "") + f" (datakit source {stream.tag})."
 
     def on_clock(self, stream: Stream) -> bool:
         basis = stream.meta.get("time_basis")
@@ -435,7 +436,7 @@ def _table(b: Builder, stream: Stream, place, name: str | None = None) -> None:
         return
     params, values, types = table_rows(record)
     table = DynamicTable(name=nwb_name(name or stream.tag), description=(
-        f"{stream.tag}: one row per parameter of {stream.source_file()}; 'value' is the text of "
+        f"{stream.tag}: one row per parameter of {stream.source_file() or 'the source'}; 'value' is the text of "
         "the value datakit read, 'type' its type (int, float, bool, str, none)."), columns=[
         VectorData(name="parameter", description="parameter name", data=params),
         VectorData(name="value", description="the value, as text", data=values),
