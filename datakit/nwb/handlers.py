@@ -492,5 +492,8 @@ HANDLERS = {
     "session_config": session_config,
 }
 
+#: DANDI's modality of the NWB types each source writes (dandi organize names files by
+#: them: PupilTracking/BehavioralTimeSeries -> behavior, RoiResponseSeries/ImagingPlane ->
+#: ophys, ImageSeries -> image; plain TimeSeries such as meso_mean count for none)
 MODALITIES = {"treadmill": "behavior", "wheel": "behavior", "pupil_dlc": "behavior",
-              "meso_mean": "ophys", "meso_dff": "ophys", "mesomap": "ophys", "suite2p": "ophys"}
+              "mesomap": "ophys", "suite2p": "ophys"}
