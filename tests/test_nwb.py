@@ -546,7 +546,7 @@ def test_plugin_sources_go_to_generic_series(tmp_path):
 def test_the_labs_sample_recording(sample_experiment1, tmp_path):
     ds = datakit.Dataset.from_directory(sample_experiment1, cache=False)
     paths, report = ds.to_nwb(tmp_path, workers=1)
-    assert [p.name for p in paths] == ["sub-STREHAB07_ses-05_task-widefield_behavior+ophys.nwb"]
+    assert [p.name for p in paths] == ["sub-STREHAB07_ses-05_task-widefield_behavior.nwb"]  # meso_mean: a TimeSeries
     assert important(paths[0]) == []
     row = ds.materialize(workers=1).iloc[0]
     io, nwbfile = read(paths[0])
