@@ -1,4 +1,5 @@
-"""Library benchmark: discovery vs a bare scandir walk, materialize throughput, peak memory.
+"""Library benchmark: discovery vs a bare scandir walk, materialize throughput, peak memory,
+NWB export of one 20-minute cell.
 
     python bench/bench_library.py [--files 100000] [--sessions 4] [--duration 1200] [--keep DIR]
 
@@ -167,6 +168,33 @@ def phase_one_session(root: str) -> dict:
             "per_source_s": times, **memory.result()}
 
 
+def phase_nwb(root: str) -> dict:
+    """NWB export (issue 13): one 20-minute cell to one NWB file, in one process."""
+    import shutil
+    import tempfile
+
+    import datakit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = datakit.Dataset.from_directory(root, cache=False).head(1)
+    t = time.perf_counter()
+    ds.materialize(workers=1)
+    materialize = time.perf_counter() - t
+    runs = []
+    for _ in range(3):
+        out = tempfile.mkdtemp(prefix="datakit-bench-nwb-")
+        t = time.perf_counter()
+        paths, report = ds.to_nwb(out, workers=1)
+        runs.append(time.perf_counter() - t)
+        size = paths[0].stat().st_size
+        shutil.rmtree(out)
+    return {"cell": list(ds.inventory.index[0]), "export_s": min(runs), "export_runs_s": runs,
+            "materialize_s": materialize, "file_mb": size / 2**20,
+            "exported": int((report["status"] == "exported").sum()),
+            "left_out": int((report["status"] == "left out").sum())}
+
+
 def phase_expectations(folder: str, n_cells: int = 10_000) -> dict:
     """coverage() / missing() on n_cells x 14 sources with a protocol and a manifest."""
     import json as json_module
@@ -243,6 +271,8 @@ def main() -> None:
             result = phase_materialize(rest[0], int(rest[1]), rest[2])
         elif name == "expectations":
             result = phase_expectations(rest[0])
+        elif name == "nwb":
+            result = phase_nwb(rest[0])
         else:
             result = phase_one_session(rest[0])
         print(json.dumps(result))
@@ -295,6 +325,12 @@ def main() -> None:
     print(f"  loading all sources {one['load_s']:.3f} s; materialize {one['materialize_s']:.3f} s")
     print("  per source: " + ", ".join(f"{k} {v}" for k, v in one["per_source_s"].items()))
     print(f"  peak RSS {one['peak_rss_mb']:.0f} MB")
+
+    nwb = run_phase(["nwb", str(sessions)])
+    print(f"\n== NWB export: one {args.duration:.0f}-s cell to one file, one process (best of 3) ==")
+    print(f"  to_nwb {nwb['export_s']:.2f} s (materialize alone {nwb['materialize_s']:.2f} s; "
+          f"the rest builds and writes the file); {nwb['file_mb']:.1f} MB; "
+          f"{nwb['exported']} features exported, {nwb['left_out']} left out (see the report)")
 
     print(f"\n== materialize {args.sessions} sessions (best of 2) ==")
     rows = [("workers=1", ["1", "process"])]

@@ -553,6 +553,28 @@ class Dataset:
                               parallel=parallel, executor=executor, cancel=cancel)
         return save_frame(df, path, format=fmt, hdf_key=hdf_key)
 
+    def to_nwb(self, folder, *, overwrite=False, progress=False, cancel=None,
+               workers: int | None = None, executor=None, timezone=None):
+        """Export every cell to one NWB file under ``folder``; returns ``(paths, report)``.
+
+        File names follow DANDI: ``sub-<S>/sub-<S>_ses-<N>[_task-<T>]_<modalities>.nwb``.
+        Times are the materialized ``t`` (seconds on the cell's master clock);
+        ``session_start_time`` is the wall-clock instant of ``t = 0``.  An existing file
+        is a FileExistsError before anything is written unless ``overwrite=True``; each
+        file is written to a temporary file and renamed.  A source that failed to load is
+        left out and named in the file's notes; a cell with nothing usable is skipped.
+        ``report`` lists every (cell, source, feature): where it went, or why not
+        (see :class:`datakit.nwb.NWBExport`).  ``timezone`` (an IANA name such as
+        ``"America/Los_Angeles"``) is the rig's zone; by default PsychoPy's recorded
+        offset, else this computer's zone.  Needs ``pip install 'datakit[nwb]'``.
+        """
+        from .nwb import export
+
+        tasks, _ = self._tasks(engine.MATERIALIZE)
+        return export(tasks, list(self._inventory.index.names), folder, overwrite=overwrite,
+                      progress=progress, cancel=cancel, workers=workers, executor=executor,
+                      timezone=timezone, roots=self._roots, notes=self._notes)
+
 
 def _str_keys(index: pd.Index) -> pd.MultiIndex:
     """An inventory index with every level as str (how expectations name cells)."""

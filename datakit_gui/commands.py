@@ -69,6 +69,7 @@ class Commands(QObject):
         self.jobs = jobs
         self.prefs = prefs
         self._pending_cell = None
+        self.last_nwb_export = None      # (paths, report) of the last NWB export
         state.selection_changed.connect(self._selection_changed)
 
     # helpers ----------------------------------------------------------------------
@@ -223,6 +224,65 @@ class Commands(QObject):
             self.message.emit(f"Saved {frame.shape[0]} cells to {written} ({fmt})")
 
         return self._submit(f"Save {Path(path).name}", run, done)
+
+    def export_nwb(self, folder: str | None = None, *, overwrite: bool = False) -> bool:
+        """Export the filtered selection, one NWB file per cell, into a folder (a job)."""
+        import importlib.util
+
+        if not self._need_dataset():
+            return False
+        if importlib.util.find_spec("pynwb") is None:
+            dialogs.show_error(self.window, "NWB export is not installed",
+                               "Exporting NWB needs pynwb. Install it with\n\n"
+                               "    pip install 'datakit[nwb]'\n\nand restart datakit.")
+            return False
+        dataset = self.state.filtered
+        if folder is None:
+            roots = self.state.roots
+            start = str(Path(roots[0]).parent) if roots else self.prefs.last_folder()
+            folder = dialogs.ask_nwb_folder(self.window, start)
+            if not folder:
+                return False
+        n = len(dataset)
+
+        def run(ctx):
+            ctx.progress(0, n, f"exporting {n} cells to {folder}")
+            return dataset.to_nwb(folder, overwrite=overwrite, progress=ctx.progress,
+                                  cancel=ctx.cancel, executor=ctx.executor)
+
+        def done(result):
+            self.last_nwb_export = result
+            paths, report = result
+            status = report["status"] if len(report) else None
+            count = (lambda s: int((status == s).sum())) if status is not None else (lambda s: 0)
+            extra = []
+            if count("skipped"):
+                extra.append(f"{_count(count('skipped'), 'cell')} skipped (nothing usable)")
+            if count("failed"):
+                extra.append(f"{_count(count('failed'), 'source')} failed to load (named in the "
+                             "files' notes)")
+            self.message.emit(
+                f"Exported {_count(len(paths), 'NWB file')} to {folder}"
+                + (f"; {'; '.join(extra)}" if extra else "")
+                + ". What went where: window.commands.last_nwb_export.report in the console.")
+
+        def failed(exc, tb):
+            if isinstance(exc, FileExistsError) and not overwrite:
+                if dialogs.confirm_overwrite_nwb(self.window, str(folder), exc.strerror or str(exc)):
+                    self.export_nwb(folder, overwrite=True)
+                return
+            self._failed("Export NWB", exc, tb)
+
+        try:
+            self.jobs.submit(f"Export NWB ({n} cells)", run, lane=MAIN, on_result=done,
+                             on_error=failed,
+                             on_cancelled=lambda: self.message.emit(
+                                 "NWB export cancelled; the files written before stay (each is "
+                                 "complete)."))
+        except JobBusy as exc:
+            self.message.emit(str(exc))
+            return False
+        return True
 
     def open_saved(self, path: str | None = None) -> bool:
         """Load a saved frame as ``df`` (asks before unpickling)."""

@@ -44,6 +44,22 @@ def ask_save_frame_path(parent, start: str = "") -> str | None:
     return path
 
 
+def ask_nwb_folder(parent, start: str = "") -> str | None:
+    """The folder to export NWB files into (sub-<subject>/ folders go inside), or None."""
+    path = QFileDialog.getExistingDirectory(parent, "Export NWB: choose (or create) a folder", start)
+    return path or None
+
+
+def confirm_overwrite_nwb(parent, folder: str, what: str) -> bool:
+    """Replace NWB files an earlier export wrote in ``folder``?"""
+    answer = QMessageBox.question(
+        parent, "Replace NWB files?",
+        f"{what}\n\nReplace them with a new export into {folder}?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel)
+    return answer == QMessageBox.StandardButton.Yes
+
+
 def ask_open_frame_path(parent, start: str = "") -> str | None:
     """A saved dataset (.h5/.pkl) to open, or None."""
     path, _ = QFileDialog.getOpenFileName(

@@ -158,6 +158,9 @@ class MainWindow(QMainWindow):
           "Load the filtered selection into one DataFrame (df)")
         a("save", "&Save Materialized…", c.save, QKeySequence.StandardKey.Save,
           "Save the materialized frame (.h5 HDF5 or .pkl pickle)")
+        a("exportNwb", "Export &NWB…", c.export_nwb, None,
+          "Export the filtered selection to NWB, one file per cell (named for DANDI), "
+          "in the background")
         a("saveProtocol", "Save &Protocol…", c.save_protocol, None,
           "Write what each task should have (your right-click choices) to datakit.toml "
           "in the experiment folder")
@@ -182,12 +185,12 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_menu)
         file_menu.addAction(self.actions["refresh"])
         file_menu.addSeparator()
-        for key in ("save", "saveProtocol", "exportPng", "exportCsv"):
+        for key in ("save", "exportNwb", "saveProtocol", "exportPng", "exportCsv"):
             file_menu.addAction(self.actions[key])
         file_menu.addSeparator()
         file_menu.addAction(self.actions["quit"])
         data_menu = menu.addMenu("&Data")
-        for key in ("validate", "materialize", "cancel"):
+        for key in ("validate", "materialize", "exportNwb", "cancel"):
             data_menu.addAction(self.actions[key])
         data_menu.addSeparator()
         data_menu.addAction(self.actions["resetFilters"])
@@ -204,7 +207,8 @@ class MainWindow(QMainWindow):
         toolbar = self.addToolBar("Main")
         toolbar.setObjectName("mainToolbar")
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for key in ("open", "refresh", None, "validate", "materialize", "save", "cancel", None, "console"):
+        for key in ("open", "refresh", None, "validate", "materialize", "save", "exportNwb", "cancel", None,
+                    "console"):
             if key is None:
                 toolbar.addSeparator()
             else:
@@ -260,6 +264,7 @@ class MainWindow(QMainWindow):
         self.actions["refresh"].setEnabled(has and not busy)
         self.actions["validate"].setEnabled(ready and not busy)
         self.actions["materialize"].setEnabled(ready and not busy)
+        self.actions["exportNwb"].setEnabled(ready and not busy)
         self.actions["save"].setEnabled(self.state.frame is not None and not busy)
         self.actions["saveProtocol"].setEnabled(has and self.state.dataset.protocol is not None)
 

@@ -478,3 +478,7 @@ COMMANDS = {
 from . import compat as _compat  # noqa: E402  explore, convert (the earlier datakit's surface)
 
 COMMANDS.update(_compat.COMMANDS)
+
+from . import nwb as _nwb  # noqa: E402  export-nwb (issue 13)
+
+COMMANDS.update(_nwb.COMMANDS)

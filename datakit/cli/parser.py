@@ -266,4 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_output(p, "the list")
 
     compat.add_commands(sub, _command, debug)  # explore, convert (the earlier datakit's surface)
+    from . import nwb as _nwb
+
+    _nwb.add_commands(sub, _command, debug)    # export-nwb (issue 13)
     return parser

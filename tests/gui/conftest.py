@@ -120,10 +120,11 @@ def dialog_log(monkeypatch):
         return fake
 
     for name in ("show_error", "show_info", "ask_directory", "ask_save_frame_path",
-                 "ask_open_frame_path", "ask_export_path"):
+                 "ask_open_frame_path", "ask_export_path", "ask_nwb_folder"):
         monkeypatch.setattr(dialogs, name, recorder(name))
     monkeypatch.setattr(dialogs, "confirm_pickle", recorder("confirm_pickle", False))
     monkeypatch.setattr(dialogs, "confirm_replace", recorder("confirm_replace", True))
+    monkeypatch.setattr(dialogs, "confirm_overwrite_nwb", recorder("confirm_overwrite_nwb", False))
     monkeypatch.setattr(dialogs, "ask_protocol_path", recorder("ask_protocol_path", None))
     monkeypatch.setattr(dialogs, "ask_unsaved_protocol", recorder("ask_unsaved_protocol", "discard"))
     log["errors"] = lambda: [c for c in log["calls"] if c[0] == "show_error"]
