@@ -18,7 +18,9 @@ import errno
 import os
 import pickle
 import secrets
+import signal
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -102,26 +104,102 @@ def cleanup_stale_temps(folder, *, older_than_s: float = STALE_TEMP_AGE_S) -> li
 
 
 def save_frame(df: pd.DataFrame, path, *, format: str | None = None,
-               hdf_key: str = "dataset", progress=None) -> Path:
+               hdf_key: str = "dataset", progress=None, cancel=None) -> Path:
     """Write a materialized frame to ``path`` atomically; return the resolved path.
 
     ``progress``: an optional callable ``progress(done, total, message)`` (HDF5: per
-    column written; pickle: once before and once after writing).
+    column written; pickle: once before and once after writing).  ``cancel`` (anything
+    with ``is_set()``) stops an HDF5 write between columns with :class:`Cancelled`;
+    Ctrl+C stops it the same way (see :func:`deferred_interrupt`).  Either way the
+    previous file stays and no temporary file is left.
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"save_frame needs a pandas DataFrame, not {type(df).__name__}")
     fmt = resolve_format(path, format)
     target = prepare_target(path, fmt, hdf_key)
-    with atomic_temp(target) as tmp:
-        if fmt == "pickle":
-            if progress is not None:
-                progress(0, 1, f"writing {target.name}")
-            _write_pickle(df, tmp)
-            if progress is not None:
-                progress(1, 1, f"wrote {target.name}")
-        else:
-            _write_hdf5(df, tmp, hdf_key, progress)
+    with deferred_interrupt() as interrupted:
+        stop = either(cancel, interrupted)
+        with interrupted.converting(), atomic_temp(target, interrupted) as tmp:
+            if fmt == "pickle":
+                if progress is not None:
+                    progress(0, 1, f"writing {target.name}")
+                _write_pickle(df, tmp)
+                if progress is not None:
+                    progress(1, 1, f"wrote {target.name}")
+            else:
+                _write_hdf5(df, tmp, hdf_key, progress, stop)
     return target
+
+
+class _Interrupted:
+    """Set by Ctrl+C while a save runs (see :func:`deferred_interrupt`)."""
+
+    def __init__(self):
+        self._event = threading.Event()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        self._event.set()
+
+    @contextlib.contextmanager
+    def converting(self):
+        """Inside: a stop caused by Ctrl+C comes out as KeyboardInterrupt."""
+        from .errors import Cancelled
+
+        try:
+            yield
+        except (Cancelled, Exception):
+            # also what the interruption broke on its way (a worker pool killed as it started)
+            if self.is_set():
+                raise KeyboardInterrupt from None
+            raise
+        if self.is_set():   # it came after the file was in place: the save is complete
+            raise KeyboardInterrupt
+
+
+class _Either:
+    def __init__(self, *flags):
+        self.flags = [f for f in flags if f is not None]
+
+    def is_set(self) -> bool:
+        return any(f.is_set() for f in self.flags)
+
+
+def either(*flags) -> _Either:
+    """One ``is_set()`` that is true when any of ``flags`` (None ignored) is set."""
+    return _Either(*flags)
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Ctrl+C during a save stops it at the next safe point, not in the middle of a call.
+
+    Python raises KeyboardInterrupt wherever the main thread happens to be, including
+    inside a garbage-collection callback of the HDF5 library, where it is printed as
+    "Exception ignored" and lost: the save would go on and the file appear anyway.  While
+    this block runs in the main thread with Python's default SIGINT handler, Ctrl+C only
+    sets the flag it yields; the save polls it (between cells, between columns, and
+    before the rename), stops, removes its temporary file and raises KeyboardInterrupt.
+    A second Ctrl+C interrupts at once.  The previous handler is back when the block
+    ends; in other threads, or under another handler, nothing is changed.
+    """
+    flag = _Interrupted()
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def prepare_target(path, fmt: str, hdf_key: str = "dataset") -> Path:
@@ -143,9 +221,10 @@ def prepare_target(path, fmt: str, hdf_key: str = "dataset") -> Path:
 
 
 @contextlib.contextmanager
-def atomic_temp(target: Path):
+def atomic_temp(target: Path, interrupted=None):
     """A new temporary file beside ``target`` to write; renamed onto ``target`` when the
-    block ends normally, removed when it raises (anything, Ctrl+C included).
+    block ends normally, removed when it raises (anything, Ctrl+C included) or when
+    ``interrupted`` (see :func:`deferred_interrupt`) is set before the rename.
 
     Stale temporary files of killed earlier saves are cleaned up first.  OSErrors name
     the target.
@@ -155,6 +234,8 @@ def atomic_temp(target: Path):
     try:
         yield tmp
         _fsync_file(tmp)
+        if interrupted is not None and interrupted.is_set():
+            raise KeyboardInterrupt
         os.replace(tmp, target)
     except BaseException as exc:
         _remove_quietly(tmp)
@@ -190,10 +271,10 @@ def _write_pickle(df: pd.DataFrame, tmp: Path) -> None:
         df.to_pickle(fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _write_hdf5(df: pd.DataFrame, tmp: Path, hdf_key: str, progress=None) -> None:
+def _write_hdf5(df: pd.DataFrame, tmp: Path, hdf_key: str, progress=None, cancel=None) -> None:
     from . import hdf5
 
-    hdf5.write_frame(df, tmp, hdf_key, progress=progress)
+    hdf5.write_frame(df, tmp, hdf_key, progress=progress, cancel=cancel)
 
 
 def _create_temp(target: Path, what: str = "save dataset to") -> Path:

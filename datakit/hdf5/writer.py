@@ -8,6 +8,7 @@ beside the cells being written.  What only the end knows (the column order, the 
 """
 from __future__ import annotations
 
+import io
 import re
 from array import array
 
@@ -336,13 +337,49 @@ def last_line(exc: BaseException) -> str:
 
 
 def write_error(exc: BaseException, path) -> OSError:
-    """An OSError naming ``path`` for a failed HDF5 write (disk full, quota, I/O error)."""
+    """An OSError for a failed HDF5 write (disk full, quota, I/O error), naming ``path``."""
     errno = getattr(exc, "errno", None)
     if errno is None:
         found = re.search(r"errno = (\d+)", str(exc))
         errno = int(found.group(1)) if found else None
-    message = f"HDF5 write to {path} failed: {last_line(exc)}"
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else last_line(exc)
+    message = f"{reason} (writing HDF5 to {path})"
     return OSError(errno, message) if errno else OSError(message)
+
+
+class _File(io.FileIO):
+    """The file HDF5 writes through (h5py's ``fileobj`` driver).
+
+    It remembers the first failed write (a full disk), so a failure HDF5 reports only
+    while freeing an object is not lost, and once the save is abandoned it accepts and
+    drops every write: HDF5 can crash when it closes a file whose writes failed
+    (h5py 3.16 with HDF5 2.0; README, "Workarounds"), and the file is deleted anyway.
+    """
+
+    failed: BaseException | None = None
+    abandoned = False
+
+    def write(self, data):
+        if self.abandoned:
+            return len(data)
+        try:
+            return super().write(data)
+        except OSError as exc:
+            self.failed = self.failed or exc
+            raise
+
+    def truncate(self, size=None):
+        if self.abandoned:
+            return size
+        try:
+            return super().truncate(size)
+        except OSError as exc:
+            self.failed = self.failed or exc
+            raise
+
+    def flush(self):
+        if not self.abandoned:
+            super().flush()
 
 
 class FrameWriter:
@@ -360,10 +397,15 @@ class FrameWriter:
         self.compression = ({"compression": "gzip", "compression_opts": int(complevel),
                              "shuffle": True} if complevel else {})
         try:
+            self._io = _File(path, "w+")
+        except OSError as exc:
+            raise write_error(exc, path) from exc
+        try:
             # no chunk cache: whole chunks are written as they fill, so nothing waits in it
-            self.file = h5py.File(path, "w", rdcc_nbytes=0)
+            self.file = h5py.File(self._io, "w", rdcc_nbytes=0)
             self.group = self.file.require_group(self.key)
         except (OSError, RuntimeError) as exc:
+            self.abort()
             raise write_error(exc, path) from exc
         self._streamed: dict = {}           # label -> _ColumnWriter (row by row)
         self._positions: list[int] = []     # frame position of each stored row
@@ -391,7 +433,7 @@ class FrameWriter:
                 if isinstance(dtype, pd.CategoricalDtype):   # a part read keeps them all
                     spec.update(categories=dtype.categories.to_numpy(), ordered=bool(dtype.ordered))
         except (OSError, RuntimeError) as exc:
-            raise write_error(exc, self.path) from exc
+            raise write_error(self._io.failed or exc, self.path) from exc
         self._written.append(spec)
 
     # row by row --------------------------------------------------------------------
@@ -409,7 +451,7 @@ class FrameWriter:
                     writer = self._streamed[column] = _ColumnWriter(group, column, self.compression)
                 writer.add(row, value, label)
         except (OSError, RuntimeError) as exc:
-            raise write_error(exc, self.path) from exc
+            raise write_error(self._io.failed or exc, self.path) from exc
 
     @property
     def streamed_columns(self) -> list:
@@ -441,8 +483,11 @@ class FrameWriter:
             stream.append(np.frombuffer(tagged_json.dumps(header), np.uint8))
             stream.close()
             self.file.close()
+            self._io.close()
         except (OSError, RuntimeError) as exc:
-            raise write_error(exc, self.path) from exc
+            raise write_error(self._io.failed or exc, self.path) from exc
+        if self._io.failed is not None:   # reported by HDF5 only while freeing an object
+            raise write_error(self._io.failed, self.path) from self._io.failed
         return header
 
     def _finish_rows(self, index: pd.Index, columns: pd.Index):
@@ -463,25 +508,34 @@ class FrameWriter:
         return specs, index[positions] if not in_order else index, order
 
     def abort(self) -> None:
-        """Close the (incomplete) file, ignoring errors: the caller removes it."""
-        try:
-            self.file.close()
-        except BaseException:  # noqa: BLE001 - already failing; a second Ctrl+C included
-            pass
+        """Close the (incomplete) file without writing more, ignoring errors: the caller
+        removes it."""
+        self._io.abandoned = True
+        for close in (getattr(getattr(self, "file", None), "close", None), self._io.close):
+            try:
+                if close is not None:
+                    close()
+            except BaseException:  # noqa: BLE001 - already failing; a second Ctrl+C included
+                pass
 
 
 def write_frame(df: pd.DataFrame, path, key: str = "dataset", *, complevel: int = 4,
-                progress=None) -> dict:
+                progress=None, cancel=None) -> dict:
     """Write ``df`` to a new HDF5 file at ``path`` (overwritten) in datakit's layout.
 
     ``progress``: an optional callable ``progress(done, total, message)`` called per
-    column.  Returns the header.
+    column; ``cancel.is_set()`` stops between columns with :class:`datakit.Cancelled`
+    (the file is then incomplete: the caller removes it).  Returns the header.
     """
+    from ..errors import Cancelled
+
     checked_attrs(df.attrs)  # refuse early, before writing columns
     writer = FrameWriter(path, key, complevel=complevel)
     try:
         total = df.shape[1]
         for j in range(total):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
             writer.write_column(df.iloc[:, j], df.columns[j])
             if progress is not None:
                 progress(j + 1, total, f"writing {df.columns[j]}")
