@@ -31,6 +31,9 @@ from . import safety
 FORMATS = {"pickle": "pickle", "pkl": "pickle", "hdf5": "hdf5", "h5": "hdf5"}
 SUFFIXES = {".pkl": "pickle", ".pickle": "pickle", ".h5": "hdf5", ".hdf5": "hdf5"}
 TEMP_SUFFIX = ".datakit-tmp"
+#: a saved HDF5 file whose values take at most this much (uncompressed) is loaded whole
+#: as ``df`` by the app and the shell; a larger one is only opened (``open_dataset``)
+EAGER_LOAD_BYTES = 512 * 2**20
 STALE_TEMP_AGE_S = 600.0
 _HOST = "".join(c for c in socket.gethostname() if c.isalnum())[:32] or "host"
 

@@ -18,7 +18,7 @@ from .jobs import CELL, MAIN, JobBusy
 
 PROTOCOL = "protocol"     # the lane that writes datakit.toml
 #: a saved HDF5 file whose values take at most this much is also loaded whole as ``df``
-EAGER_BYTES = 512 * 2**20
+from datakit.io import EAGER_LOAD_BYTES as EAGER_BYTES  # noqa: E402 - one number, the library's
 from .streams import extract
 
 
