@@ -123,8 +123,16 @@ def iter_loads(task: CellTask, *, cancel=None):
         yield tag, path, stream, None
 
 
-def run_cell(task: CellTask, *, cancel=None, on_load=None) -> CellResult:
-    """Load one cell.  ``cancel``/``on_load`` are only used when running in-process."""
+def run_cell(task: CellTask, *, cancel=None, on_load=None, finish=None) -> CellResult:
+    """Load one cell.  ``cancel``/``on_load`` are only used when running in-process;
+    ``finish(result)`` (a picklable function) runs last, where the cell ran."""
+    result = _load_cell(task, cancel, on_load)
+    if finish is not None:
+        finish(result)
+    return result
+
+
+def _load_cell(task: CellTask, cancel, on_load) -> CellResult:
     result = CellResult(task.position)
     for tag, path, stream, exc in iter_loads(task, cancel=cancel):
         if tag not in task.active:
@@ -300,7 +308,8 @@ def _label(key: tuple) -> str:
 def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "process",
         executor: cf.Executor | None = None, progress=False, cancel=None,
         stop_on_error: bool = False, n_loads: int | None = None,
-        done_before: tuple[int, str] = (0, ""), on_result=None) -> list[CellResult]:
+        done_before: tuple[int, str] = (0, ""), on_result=None,
+        finish=None) -> list[CellResult]:
     """Run ``tasks``; results in task order.
 
     ``stop_on_error`` stops at the first failed load (its result is the last one
@@ -311,6 +320,8 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
     soon as the cell finishes (in completion order, before progress counts it); the
     results returned then keep their outcomes but not their features, so a caller that
     writes features away as they arrive (a streamed save) holds only the cells in flight.
+    ``finish(result)``, a picklable function, runs where each cell ran (in the worker),
+    e.g. to turn features into what ``on_result`` writes, in parallel.
     """
     total = n_loads if n_loads is not None else sum(len(t.active) for t in tasks)
     reporter = Reporter(progress, total=total + done_before[0], unit="load", desc="loading")
@@ -325,7 +336,7 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
         if not tasks:                 # nothing to load (e.g. every outcome was cached)
             return []
         if executor is None and (workers == 1 or len(tasks) <= 1):
-            _run_inline(tasks, results, reporter, cancel, stop_on_error, on_result)
+            _run_inline(tasks, results, reporter, cancel, stop_on_error, on_result, finish)
         else:
             own = executor is None
             in_main = any(cls.__module__ == "__main__" for cls in tasks[0].classes.values())
@@ -333,14 +344,15 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
                 if own else executor
             try:
                 _run_pool(pool, tasks, results, reporter, cancel, stop_on_error,
-                          max_in_flight=max(2, 2 * (workers or 1)), on_result=on_result)
+                          max_in_flight=max(2, 2 * (workers or 1)), on_result=on_result,
+                          finish=finish)
             except BrokenProcessPool as exc:
                 # worker processes could not start or died (killed, out of memory):
                 # finish what is left here rather than lose the job
                 warnings.warn(f"worker processes failed ({exc}); loading the remaining "
                               "cells in this process", RuntimeWarning, stacklevel=3)
                 left = [t for t in tasks if t.position not in results]
-                _run_inline(left, results, reporter, cancel, stop_on_error, on_result)
+                _run_inline(left, results, reporter, cancel, stop_on_error, on_result, finish)
             finally:
                 if own:
                     pool.shutdown(wait=True, cancel_futures=True)
@@ -361,19 +373,19 @@ def _handed_over(result: CellResult, on_result) -> CellResult:
     return result
 
 
-def _run_inline(tasks, results, reporter, cancel, stop_on_error, on_result=None):
+def _run_inline(tasks, results, reporter, cancel, stop_on_error, on_result=None, finish=None):
     def on_load(key, tag):
         reporter.advance(1, f"{_label(key)} {tag}")
 
     for task in tasks:
-        result = run_cell(task, cancel=cancel, on_load=on_load)
+        result = run_cell(task, cancel=cancel, on_load=on_load, finish=finish)
         results[task.position] = _handed_over(result, on_result)
         if stop_on_error and _failed(result):
             return
 
 
 def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flight,
-              on_result=None):
+              on_result=None, finish=None):
     pending: dict[cf.Future, CellTask] = {}
     queue = iter(tasks)
     exhausted = False
@@ -384,7 +396,7 @@ def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flig
                 if task is None:
                     exhausted = True
                     break
-                pending[pool.submit(run_cell, task)] = task
+                pending[pool.submit(run_cell, task, finish=finish)] = task
             if not pending:
                 return
             done, _ = cf.wait(pending, timeout=0.05, return_when=cf.FIRST_COMPLETED)

@@ -67,6 +67,16 @@ class _ColumnOrder:
         return pd.MultiIndex.from_tuples(labels, names=["Source", "Feature"])
 
 
+def encode_features(result: engine.CellResult) -> None:
+    """Where the cell loaded (a worker): every feature as the arrays the HDF5 writer
+    appends (strings as UTF-8, JSON as bytes), so workers do this work in parallel and
+    send back plain arrays, quicker to pass between processes than Python objects."""
+    from .hdf5.encode import encode_cell
+
+    result.features = {tag: {name: encode_cell(value) for name, value in features.items()}
+                       for tag, features in result.features.items()}
+
+
 def save_dataset(ds, path, *, format=None, strict=True, progress=False, hdf_key="dataset",
                  workers=None, parallel="process", executor=None, cancel=None,
                  return_errors=False) -> Saved:
@@ -124,7 +134,8 @@ def _save_hdf5(ds, target: Path, hdf_key: str, strict, return_errors, reporter, 
                     order.see(result.position, names)
                 writer.add_row(result.position, keys[result.position], cells)
 
-            results = engine.run(tasks, stop_on_error=strict, on_result=write, **run)
+            results = engine.run(tasks, stop_on_error=strict, on_result=write,
+                                 finish=encode_features, **run)
             if strict:
                 error = engine.first_error(tasks, results)
                 if error is not None:

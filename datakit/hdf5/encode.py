@@ -6,6 +6,9 @@ JSON value.  Arrays and scalars go to *blocks* of cells sharing a storage kind, 
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
+import msgspec
 import numpy as np
 import pandas as pd
 
@@ -188,3 +191,41 @@ def timestamps_from_storage(values: np.ndarray, dtype: np.dtype, tz: str | None)
     if tz:
         index = index.tz_localize("UTC").tz_convert(tz)
     return index.astype(object).to_numpy()
+
+
+# ------------------------------------------------------------------ one cell, encoded
+
+class Encoded(NamedTuple):
+    """One cell turned into what the column writer appends (picklable, so that workers
+    can do this part of a save in parallel; the writer only writes)."""
+
+    tag: int
+    key: tuple | None
+    parts: tuple                  # ARRAY: (shape, values[, lengths]); SCALAR: (value,);
+                                  # JSON: (bytes,); MISSING/NONE: ()
+    error: str | None = None      # why the value cannot be stored (JSON refused it)
+
+
+def encode_cell(value) -> Encoded:
+    """``value`` as an :class:`Encoded` cell (never raises for a value it cannot store:
+    the writer raises, naming the row and column)."""
+    tag, key = classify(value)
+    if tag == ARRAY:
+        shape = np.asarray(value.shape, dtype=np.int64)
+        flat = value.reshape(-1)
+        if key[0] == "str":
+            data, lengths, _ = encode_strings(flat, key[3])
+            return Encoded(tag, key, (shape, data, lengths))
+        if key[0] == "ts":
+            return Encoded(tag, key, (shape, timestamps_to_storage(flat, key[1])))
+        return Encoded(tag, key, (shape, to_storage(flat)))
+    if tag == SCALAR:
+        return Encoded(tag, key, (value,))
+    if tag == JSON:
+        from .. import tagged_json
+
+        try:
+            return Encoded(tag, None, (msgspec.json.encode(tagged_json.encode(value)),))
+        except (TypeError, ValueError) as exc:
+            return Encoded(tag, None, (), str(exc))
+    return Encoded(tag, None, ())

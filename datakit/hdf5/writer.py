@@ -12,13 +12,12 @@ import io
 import re
 from array import array
 
-import msgspec
 import numpy as np
 import pandas as pd
 
 from .. import tagged_json
-from .encode import (ARRAY, JSON, MISSING, NUM_KINDS, SCALAR, classify, encode_strings,
-                     stored_dtype, timestamps_to_storage, to_storage)
+from .encode import (ARRAY, JSON, MISSING, NUM_KINDS, SCALAR, Encoded, encode_cell,
+                     encode_strings, stored_dtype, to_storage)
 
 FORMAT = "datakit-frame"
 VERSION = 2
@@ -64,6 +63,16 @@ def checked_attrs(attrs: dict) -> dict:
 
 # -------------------------------------------------------------------- datasets
 
+class _Codec:
+    """The compression of chunked datasets: HDF5's shuffle + deflate (zlib) filters,
+    which every HDF5 reader decompresses."""
+
+    def __init__(self, level: int):
+        self.level = int(level)
+        self.options = ({"compression": "gzip", "compression_opts": self.level, "shuffle": True}
+                        if self.level else {})
+
+
 class _Stream:
     """One 1-D dataset written in pieces: whole chunks as they fill, the rest at close.
 
@@ -72,16 +81,16 @@ class _Stream:
     """
 
     __slots__ = ("group", "name", "dtype", "chunk", "pending", "n_pending", "written",
-                 "dataset", "compression")
+                 "dataset", "codec")
 
-    def __init__(self, group, name: str, dtype, compression: dict):
+    def __init__(self, group, name: str, dtype, codec: _Codec):
         self.group, self.name, self.dtype = group, name, np.dtype(dtype)
         self.chunk = max(1, CHUNK_BYTES // max(self.dtype.itemsize, 1))
         self.pending: list[np.ndarray] = []
         self.n_pending = 0
         self.written = 0
         self.dataset = None
-        self.compression = compression
+        self.codec = codec
 
     @property
     def size(self) -> int:
@@ -111,7 +120,7 @@ class _Stream:
         if self.dataset is None:
             self.dataset = self.group.create_dataset(
                 self.name, shape=(0,), maxshape=(None,), dtype=self.dtype,
-                chunks=(self.chunk,), **self.compression)
+                chunks=(self.chunk,), **self.codec.options)
         self.dataset.resize((self.written + n,))
         self.dataset[self.written:self.written + n] = data[:n]
         self.written += n
@@ -128,13 +137,15 @@ class _Stream:
                 self.group.create_dataset(self.name, data=data)
             else:
                 self.group.create_dataset(self.name, data=data, chunks=(min(self.chunk, data.size),),
-                                          **self.compression)
+                                          **self.codec.options)
         self.pending, self.n_pending, self.dataset = [], 0, None
 
 
 class _Strings:
     """A block of strings: UTF-8 text, each item's length in characters (-1: None) and,
     per cell, where its text ends (bytes), so one cell can be read alone."""
+
+    _NUL = np.zeros(1, np.uint8)
 
     def __init__(self, column: "_ColumnWriter", prefix: str, separated: bool):
         self.values = column.stream(f"{prefix}_values", np.uint8)
@@ -144,11 +155,12 @@ class _Strings:
         self.any_item = False        # a present item was written (the next one needs a NUL)
         self.nbytes = 0
 
-    def add(self, items: np.ndarray) -> None:
-        data, lengths, _ = encode_strings(items, self.separated)
+    def add(self, data: np.ndarray, lengths: np.ndarray) -> None:
+        """One cell's items, as :func:`encode_strings` gives them."""
         present = bool((lengths >= 0).any())
         if self.separated and self.any_item and present:   # the NUL after the last item
-            data = np.concatenate([np.zeros(1, np.uint8), data])
+            self.values.append(self._NUL)
+            self.nbytes += 1
         self.any_item = self.any_item or present
         self.values.append(data)
         self.lengths.append(lengths)
@@ -179,16 +191,13 @@ class _ArrayBlock:
         else:
             self.values = column.stream(f"{prefix}_values", stored_dtype(np.dtype(dtype)))
 
-    def add(self, value: np.ndarray) -> None:
-        if self.ndim:
-            self.shapes.append(np.asarray(value.shape, dtype=np.int64))
-        flat = value.reshape(-1)
+    def add(self, parts: tuple) -> None:
+        shape, values = parts[0], parts[1]
+        self.shapes.append(shape)
         if self.strings is not None:
-            self.strings.add(flat)
-        elif self.kind == "ts":
-            self.values.append(timestamps_to_storage(flat, self.spec["dtype"]))
+            self.strings.add(values, parts[2])
         else:
-            self.values.append(to_storage(flat))
+            self.values.append(values)
         self.count += 1
 
     def close(self) -> dict:
@@ -212,11 +221,13 @@ class _ScalarBlock:
         else:
             self.values = column.stream(f"{prefix}_values", stored_dtype(np.dtype(self.dtype)))
 
-    def add(self, value) -> None:
+    def add(self, parts: tuple) -> None:
+        value = parts[0]
         if self.strings is not None:
             items = np.empty(1, dtype=object)
             items[0] = value
-            self.strings.add(items)
+            data, lengths, _ = encode_strings(items, self.strings.separated)
+            self.strings.add(data, lengths)
         else:
             self.values.append(to_storage(np.array([value], dtype=self.dtype)))
         self.count += 1
@@ -231,8 +242,8 @@ class _ScalarBlock:
 class _ColumnWriter:
     """One column's group: cells added row by row (rows never go back)."""
 
-    def __init__(self, group, label, compression: dict):
-        self.group, self.label, self.compression = group, label, compression
+    def __init__(self, group, label, codec: _Codec):
+        self.group, self.label, self.codec = group, label, codec
         self.tags = bytearray()
         self.block = array("i")
         self.arrays: dict[tuple, _ArrayBlock] = {}
@@ -241,44 +252,40 @@ class _ColumnWriter:
         self.json_bytes = 0
 
     def stream(self, name: str, dtype) -> _Stream:
-        return _Stream(self.group, name, dtype, self.compression)
+        return _Stream(self.group, name, dtype, self.codec)
 
     def add(self, row: int, value, row_label=None) -> None:
+        """Store ``value`` (or its :class:`Encoded` form) at ``row``."""
         if row < len(self.tags):
             raise ValueError(f"row {row} of column {self.label!r} was already written")
+        cell = value if isinstance(value, Encoded) else encode_cell(value)
+        if cell.error is not None:
+            raise TypeError(
+                f"cell (row {row_label if row_label is not None else row!r}, column "
+                f"{self.label!r}) cannot be stored in HDF5: {cell.error}; save as pickle to "
+                "keep it")
         self._pad(row)
-        tag, key = classify(value)
         number = 0
-        if tag == ARRAY:
-            block = self.arrays.get(key)
+        if cell.tag in (ARRAY, SCALAR):
+            blocks, kind = ((self.arrays, _ArrayBlock) if cell.tag == ARRAY
+                            else (self.scalars, _ScalarBlock))
+            block = blocks.get(cell.key)
             if block is None:
-                block = self.arrays[key] = _ArrayBlock(self, len(self.arrays), key)
-            block.add(value)
+                block = blocks[cell.key] = kind(self, len(blocks), cell.key)
+            block.add(cell.parts)
             number = block.number
-        elif tag == SCALAR:
-            block = self.scalars.get(key)
-            if block is None:
-                block = self.scalars[key] = _ScalarBlock(self, len(self.scalars), key)
-            block.add(value)
-            number = block.number
-        elif tag == JSON:
-            self._add_json(value, row_label if row_label is not None else row)
-        self.tags.append(tag)
+        elif cell.tag == JSON:
+            self._add_json(cell.parts[0])
+        self.tags.append(cell.tag)
         self.block.append(number)
 
-    def _add_json(self, value, row_label) -> None:
-        try:
-            encoded = msgspec.json.encode(tagged_json.encode(value))
-        except (TypeError, ValueError) as exc:
-            raise TypeError(
-                f"cell (row {row_label!r}, column {self.label!r}) cannot be stored in HDF5: "
-                f"{exc}; save as pickle to keep it") from None
+    def _add_json(self, encoded: bytes) -> None:
         if self.json is None:
             self.json = self.stream("json", np.uint8)
             self.json_ends = self.stream("json_ends", np.int64)
-        data = (b"," if self.json_bytes else b"[") + encoded
-        self.json.append(np.frombuffer(data, np.uint8))
-        self.json_bytes += len(data)
+        self.json.append(np.frombuffer(b"," if self.json_bytes else b"[", np.uint8))
+        self.json.append(np.frombuffer(encoded, np.uint8))
+        self.json_bytes += 1 + len(encoded)
         self.json_ends.append(np.array([self.json_bytes], np.int64))
 
     def _pad(self, rows: int) -> None:
@@ -394,8 +401,7 @@ class FrameWriter:
         h5py = require_h5py()
         self.path = path
         self.key = check_key(key)
-        self.compression = ({"compression": "gzip", "compression_opts": int(complevel),
-                             "shuffle": True} if complevel else {})
+        self.codec = _Codec(complevel)
         try:
             self._io = _File(path, "w+")
         except OSError as exc:
@@ -421,12 +427,12 @@ class FrameWriter:
             group = self.group.create_group(f"c{j}")
             dtype = series.dtype
             if isinstance(dtype, np.dtype) and dtype.kind in NUM_KINDS:
-                stream = _Stream(group, "values", stored_dtype(dtype), self.compression)
+                stream = _Stream(group, "values", stored_dtype(dtype), self.codec)
                 stream.append(to_storage(series.to_numpy()))
                 stream.close()
                 spec = {"encoding": "native", "dtype": dtype.str}
             else:
-                writer = _ColumnWriter(group, label, self.compression)
+                writer = _ColumnWriter(group, label, self.codec)
                 for i, value in enumerate(series.to_numpy(dtype=object).tolist()):
                     writer.add(i, value, series.index[i])
                 spec = writer.finish(len(series), "object" if dtype == object else str(dtype))
@@ -448,7 +454,7 @@ class FrameWriter:
                 writer = self._streamed.get(column)
                 if writer is None:
                     group = self.group.create_group(f"{STREAM_GROUP}{len(self._streamed)}")
-                    writer = self._streamed[column] = _ColumnWriter(group, column, self.compression)
+                    writer = self._streamed[column] = _ColumnWriter(group, column, self.codec)
                 writer.add(row, value, label)
         except (OSError, RuntimeError) as exc:
             raise write_error(self._io.failed or exc, self.path) from exc
@@ -479,7 +485,7 @@ class FrameWriter:
                     raise ValueError(f"{len(specs)} columns written, {len(columns)} named")
             header.update(index=_index_spec(stored_index), columns=_index_spec(columns),
                           attrs=attrs, column_specs=specs)
-            stream = _Stream(self.group, "header", np.uint8, self.compression)
+            stream = _Stream(self.group, "header", np.uint8, self.codec)
             stream.append(np.frombuffer(tagged_json.dumps(header), np.uint8))
             stream.close()
             self.file.close()
