@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import datakit
@@ -128,6 +129,36 @@ def test_engine_hands_each_result_over_once(demo):
         assert sorted(seen) == [(t.position, True) for t in tasks]
         assert [r.position for r in results] == [t.position for t in tasks]
         assert all(r.features == {} and r.outcomes for r in results)
+
+
+def test_workers_encode_cells_for_the_writer(demo):
+    """finish= runs where the cell loaded: a save's workers hand over encoded cells."""
+    from datakit.hdf5.encode import Encoded
+    from datakit.saving import encode_features
+
+    ds, df = demo
+    tasks, _ = ds._tasks(engine.MATERIALIZE)
+    for workers, parallel in ((1, "process"), (2, "process")):
+        kinds = set()
+        engine.run(tasks, workers=workers, parallel=parallel, finish=encode_features,
+                   on_result=lambda r: kinds.update(type(v) for f in r.features.values()
+                                                    for v in f.values()))
+        assert kinds == {Encoded}
+
+
+@pytest.mark.parametrize("value", [
+    np.array([{"x": 1.5, "y": 2, "c": "a"}, {"x": -3.0, "y": 4, "c": None}], dtype=object),
+    np.array([{"x": 1.5}, {"x": float("nan")}], dtype=object),          # NaN: tagged
+    np.array([{"x": 1}, {"y": 2}], dtype=object),                        # other keys
+    np.array([{"x": 2**70}, {"x": 1}], dtype=object),                   # beyond int64
+    np.array([{"__datakit__": "nd", "v": 1}], dtype=object),            # a tag-like key
+    {"a": 1.0, "b": "text", "c": None, "d": True}, {"a": float("inf")}, {"a": (1, 2)},
+], ids=["records", "nan", "keys", "bigint", "tag-key", "dict", "inf", "tuple"])
+def test_plain_records_and_dicts_round_trip_exactly(value):
+    from datakit import tagged_json
+    from datakit.testing import values_difference
+
+    assert values_difference(value, tagged_json.loads(tagged_json.dumps(value))) is None
 
 
 # ------------------------------------------------------------------------- progress
