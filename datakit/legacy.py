@@ -93,7 +93,7 @@ def read_pandas_hdf(path, key: str = "dataset", *, allow_pickle: bool | None = N
         import tables  # noqa: F401 - pandas reads HDF5 through PyTables
     except ImportError as exc:
         raise ImportError(f"reading {path}, a pandas .h5 of mesofield's datakit, needs PyTables: "
-                          "pip install 'datakit[legacy]' (or pip install tables)") from exc
+                          "pip install 'datakit[hdf5]' (or pip install tables)") from exc
     try:
         obj = pd.read_hdf(path, key=key)
     except Exception as exc:  # UnpicklingError, HDF5ExtError, KeyError, ...

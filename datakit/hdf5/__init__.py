@@ -3,8 +3,8 @@
 pandas' ``to_hdf(format="fixed")`` pickles object columns and drops ``df.attrs``.  This
 layout keeps every byte in plain numeric datasets, so any HDF5 reader (h5py, MATLAB,
 HDFView) can see the arrays and loading never runs code from the file.  datakit reads
-and writes it with h5py (PyTables is needed only to read the earlier implementation's
-pandas files, :mod:`datakit.legacy`).
+and writes it with h5py; PyTables is left to pandas' own HDF5 files (DeepLabCut inputs,
+the earlier implementation's ``.h5``, :mod:`datakit.legacy`).
 
 Layout (format ``datakit-frame``, version 2; version 1 files are read too), all under
 the group ``/<hdf_key>``::
