@@ -134,6 +134,8 @@ def test_cell_returns_the_one_row_frame(saved_file):
     assert_frames_equal(df.iloc[[2]], saved.cell(list(df.index[2])))   # a list works too
     with pytest.raises(KeyError, match=r"STREHAB99.*frame\.h5.*6 cells"):
         saved.cell(("STREHAB99", "ses-01", "task-widefield"))
+    with pytest.raises(TypeError, match=r"subject, session, task.*load\(subject"):
+        saved.cell("STREHAB07")                      # a subject is not a cell
 
 
 def test_load_filters_rows_and_sources_like_include(saved_file):

@@ -115,6 +115,11 @@ class SavedDataset:
         """The one-row frame of the cell ``key`` ((subject, session[, task])); KeyError
         when the file has no such cell."""
         label = tuple(str(k) for k in key) if isinstance(key, (tuple, list)) else key
+        if isinstance(self.index, pd.MultiIndex) and \
+                (not isinstance(label, tuple) or len(label) != self.index.nlevels):
+            names = ", ".join(str(n).lower() for n in self.index.names)
+            raise TypeError(f"cell() takes one cell's full key ({names}), got {key!r}; "
+                            "load(subject=...) reads several cells")
         position = _position(self.index, label)
         if position < 0:
             example = f"; e.g. {self.index[0]!r}" if self.n_rows else ""
