@@ -359,3 +359,27 @@ def test_hdf5_still_crashes_closing_a_file_whose_writes_failed(tmp_path):
         f"plain h5py {h5py.__version__} (HDF5 {h5py.version.hdf5_version}) no longer crashes "
         f"closing a file after a failed write (exit {done.returncode}): the workaround in "
         "datakit.hdf5.writer._File may be removed, and its README entry")
+
+
+def test_two_saves_to_one_target_at_once_leave_one_complete_file(demo, tmp_path):
+    ds, df = demo
+    target = tmp_path / "x.h5"
+    one = ds.head(1)
+    errors = []
+
+    def save(dataset):
+        try:
+            dataset.save(target, workers=1)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(d,)) for d in (ds, one)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors and temps(tmp_path) == []
+    loaded = datakit.load_dataset(target)
+    assert loaded.shape[0] in (1, len(df))
+    want = df if loaded.shape[0] == len(df) else one.materialize(workers=1)
+    assert_frames_equal(want, loaded, check_attrs=False)
