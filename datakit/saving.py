@@ -82,9 +82,7 @@ def save_dataset(ds, path, *, format=None, strict=True, progress=False, hdf_key=
                  return_errors=False) -> Saved:
     """Save ``ds`` (see ``Dataset.save``); the format, target folder and key are checked
     before anything loads."""
-    from .io import prepare_target, resolve_format
-
-    from .io import deferred_interrupt, either
+    from .io import deferred_interrupt, either, prepare_target, resolve_format
 
     fmt = resolve_format(path, format)
     target = prepare_target(path, fmt, hdf_key)

@@ -135,14 +135,16 @@ INTERRUPTS = ((0.0, "group", "2"), (0.15, "pid", "1"), (0.35, "group", "2"), (0.
 def test_ctrl_c_stops_the_save_keeps_the_previous_file_and_exits_130(experiment, tmp_path, capsys):
     out = tmp_path / "dataset.h5"
     first = build(experiment, out, "--subject", "STREHAB07")
-    assert first.wait(timeout=120) == 0, first.stderr.read().decode()
+    with first.stderr:
+        assert first.wait(timeout=120) == 0, first.stderr.read().decode()
     previous = datakit.load_dataset(out)
     # how long a save takes here, from its temporary file to the end
     probe = build(experiment, tmp_path / "probe.h5", "--workers", "2")
-    assert wait_for_temp(probe, tmp_path)
-    started = time.monotonic()
-    assert probe.wait(timeout=120) == 0, probe.stderr.read().decode()
-    save_s = time.monotonic() - started
+    with probe.stderr:
+        assert wait_for_temp(probe, tmp_path)
+        started = time.monotonic()
+        assert probe.wait(timeout=120) == 0, probe.stderr.read().decode()
+        save_s = time.monotonic() - started
     new = datakit.load_dataset(tmp_path / "probe.h5")
 
     outcomes = {"previous": 0, "new after the rename": 0, "finished first": 0}
@@ -151,18 +153,17 @@ def test_ctrl_c_stops_the_save_keeps_the_previous_file_and_exits_130(experiment,
             [sys.executable, "-m", "datakit", "build", str(experiment), "-o", str(out),
              "--no-progress", "--workers", workers],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True)
-        assert wait_for_temp(proc, tmp_path)
-        time.sleep(fraction * save_s)
-        if proc.poll() is not None:
-            outcomes["finished first"] += 1
-            continue
-        (os.killpg if target == "group" else os.kill)(proc.pid, signal.SIGINT)
-        status = proc.wait(timeout=60)
-        stderr = proc.stderr.read().decode()
+        with proc.stderr:
+            assert wait_for_temp(proc, tmp_path)
+            time.sleep(fraction * save_s)
+            if proc.poll() is None:
+                (os.killpg if target == "group" else os.kill)(proc.pid, signal.SIGINT)
+            status = proc.wait(timeout=60)
+            stderr = proc.stderr.read().decode()
         assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
         assert [p for p in temps(tmp_path) if f"-{proc.pid}-" in p.name] == []
         loaded = datakit.load_dataset(out)
-        if status == 0:                       # the signal came as the build was ending
+        if status == 0:                       # it ended before (or as) the signal came
             assert frames_equal(loaded, new, check_attrs=False)
             outcomes["finished first"] += 1
             datakit.io.save_frame(previous, out)
