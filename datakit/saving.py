@@ -145,6 +145,6 @@ def _save_hdf5(ds, target: Path, hdf_key: str, strict, return_errors, reporter, 
             writer.abort()
             raise
     reporter.advance(1, f"wrote {target.name}")
-    errors = (engine.errors_frame(tasks, results, ds._inventory.index.names)
+    errors = (ds._with_expected(engine.errors_frame(tasks, results, ds._inventory.index.names))
               if return_errors else None)
     return Saved(target, "hdf5", (len(tasks), len(columns)), errors)
