@@ -383,3 +383,15 @@ def test_two_saves_to_one_target_at_once_leave_one_complete_file(demo, tmp_path)
     assert loaded.shape[0] in (1, len(df))
     want = df if loaded.shape[0] == len(df) else one.materialize(workers=1)
     assert_frames_equal(want, loaded, check_attrs=False)
+
+
+def test_starting_a_pool_leaves_the_sigint_handler_as_it_was():
+    before = signal.getsignal(signal.SIGINT)
+    pool = engine.make_executor(1)
+    try:
+        assert pool.submit(os.getpid).result(timeout=60) != os.getpid()
+        assert signal.getsignal(signal.SIGINT) is before
+        # the worker ignores Ctrl+C: its owner decides
+        assert pool.submit(signal.getsignal, signal.SIGINT).result(timeout=60) == signal.SIG_IGN
+    finally:
+        pool.shutdown()
