@@ -1,7 +1,8 @@
 """Library benchmark: discovery vs a bare scandir walk, materialize throughput, peak memory,
 NWB export of one 20-minute cell.
 
-    python bench/bench_library.py [--files 100000] [--sessions 4] [--duration 1200] [--keep DIR]
+    python bench/bench_library.py [--files 100000] [--sessions 4] [--duration 1200]
+                                  [--save-sessions 100] [--only save ...] [--keep DIR]
 
 Prints figures; asserts nothing.  Each measurement runs in a fresh Python process so
 its peak memory (ru_maxrss, plus its worker processes) is its own.  Data come from
@@ -246,10 +247,67 @@ def phase_expectations(folder: str, n_cells: int = 10_000) -> dict:
             "manifest_entries": len(entries), "read_manifest_s": read_s, **times}
 
 
+def phase_save(root: str, n_cells: int, workers: int, out: str) -> dict:
+    """Dataset.save(.h5) of the first ``n_cells`` cells: peak RSS of the process tree
+    (this process + its pool) while cells stream to disk."""
+    import datakit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = datakit.Dataset.from_directory(root).head(n_cells)
+    paths = {p for col in ds.inventory.columns for p in ds.inventory[col].dropna()}
+    size = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
+    memory = PeakMemory()
+    t = time.perf_counter()
+    ds.save(out, workers=workers, strict=False)
+    elapsed = time.perf_counter() - t
+    return {"cells": len(ds), "input_mb": size / 2**20, "seconds": elapsed,
+            "file_mb": os.path.getsize(out) / 2**20, **memory.result()}
+
+
+def phase_frame_size(path: str) -> dict:
+    """The size the materialized frame of a saved file would have in memory
+    (datakit.profile's estimate), measured one source at a time."""
+    import datakit
+    from datakit.profile import profile_materialized
+
+    saved = datakit.open_dataset(path)
+    total = None
+    for source in saved.sources:
+        report = profile_materialized(saved.load(source=source), top_n_cells=0)
+        if total is None:
+            total = report.index_bytes
+        total += sum(c.estimated_total_bytes for c in report.columns) + report.columns_index_bytes
+    return {"frame_mb": (total or 0) / 2**20, "shape": list(saved.shape)}
+
+
+def phase_open(path: str, repeats: int = 5) -> dict:
+    """open_dataset: the header (index, columns), one cell, one source of every cell."""
+    import datakit
+
+    def best(fn):
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            value = fn()
+            times.append(time.perf_counter() - t)
+        return min(times), value
+
+    open_s, saved = best(lambda: datakit.open_dataset(path))     # .index, .columns: in memory
+    key = saved.index[len(saved.index) // 2]
+    cell_s, row = best(lambda: saved.cell(key))
+    source_s, part = best(lambda: saved.load(source="treadmill"))
+    return {"open_s": open_s, "cell_s": cell_s,
+            "cell_columns": row.shape[1], "source_s": source_s, "source_shape": list(part.shape)}
+
+
 def run_phase(args: list[str]) -> dict:
     out = subprocess.run([sys.executable, __file__, "--phase", *args], capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+SECTIONS = ("discovery", "expectations", "one", "nwb", "materialize", "save")
 
 
 def main() -> None:
@@ -259,6 +317,10 @@ def main() -> None:
                         help="a second, smaller tree (the size the re-open goal names)")
     parser.add_argument("--sessions", type=int, default=4, help="20-minute sessions to materialize")
     parser.add_argument("--duration", type=float, default=1200.0)
+    parser.add_argument("--save-sessions", type=int, default=100,
+                        help="20-minute sessions to save to HDF5 (0: skip)")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="run only these sections")
     parser.add_argument("--keep", type=Path, help="reuse/keep generated data in this folder")
     parser.add_argument("--phase", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -273,6 +335,12 @@ def main() -> None:
             result = phase_expectations(rest[0])
         elif name == "nwb":
             result = phase_nwb(rest[0])
+        elif name == "save":
+            result = phase_save(rest[0], int(rest[1]), int(rest[2]), rest[3])
+        elif name == "frame_size":
+            result = phase_frame_size(rest[0])
+        elif name == "open":
+            result = phase_open(rest[0])
         else:
             result = phase_one_session(rest[0])
         print(json.dumps(result))
@@ -283,12 +351,13 @@ def main() -> None:
 
     base = args.keep or Path(tempfile.mkdtemp(prefix="datakit-bench-"))
     tree, small, sessions = base / "tree", base / "tree-small", base / "sessions"
+    only = set(args.only)
     for folder, size in ((tree, args.files), (small, args.reopen_files)):
-        if not folder.exists():
+        if "discovery" in only and not folder.exists():
             t = time.perf_counter()
             n = demo.generate_file_tree(folder, size)
             print(f"generated {n} files in {time.perf_counter() - t:.1f} s")
-    if not sessions.exists():
+    if only & {"one", "materialize", "nwb"} and not sessions.exists():
         t = time.perf_counter()
         demo.generate(sessions, subjects=args.sessions, sessions=1, tasks=("widefield",),
                       duration=args.duration, missing=False, broken=False)
@@ -297,7 +366,7 @@ def main() -> None:
 
     cores = default_workers()
     print(f"\nmachine: {cores} cores, Python {sys.version.split()[0]}")
-    for size, folder in ((args.reopen_files, small), (args.files, tree)):
+    for size, folder in ((args.reopen_files, small), (args.files, tree)) if "discovery" in only else ():
         d = run_phase(["discovery", str(folder)])
         bare = d["bare_scandir_s"]
         print(f"\n== discovery of {d['files']:,} files ({d['matched']:,} matched, {d['cells']:,} cells), "
@@ -312,7 +381,21 @@ def main() -> None:
         print(f"  re-open, unchanged tree         {d['reopen_s']:.3f} s  ({d['reopen_s'] / bare:.2f}x bare)")
         print(f"  peak RSS {d['peak_rss_mb']:.0f} MB")
 
-    e = run_phase(["expectations", str(base / "expectations")])
+    if "expectations" in only:
+        print_expectations(run_phase(["expectations", str(base / "expectations")]))
+    if "one" in only:
+        print_one(run_phase(["one", str(sessions)]), args)
+    if "nwb" in only:
+        print_nwb(run_phase(["nwb", str(sessions)]), args)
+    if "materialize" in only:
+        print_materialize(sessions, cores, args)
+    if "save" in only and args.save_sessions:
+        print_save(base, cores, args)
+    if not args.keep:
+        print(f"\n(data in {base}; pass --keep DIR to reuse it)")
+
+
+def print_expectations(e: dict) -> None:
     print(f"\n== what is missing: {e['cells']:,} cells x {e['sources']} sources, datakit.toml + "
           f"a manifest of {e['manifest_entries']:,} entries ==")
     print(f"  read manifest.json        {e['read_manifest_s']:.3f} s")
@@ -320,18 +403,23 @@ def main() -> None:
     print(f"  missing()                 {e['missing_cold_s']:.3f} s  ({e['missing']:,} rows)")
     print(f"  coverage(), missing() again {e['coverage_warm_s']:.3f} s, {e['missing_warm_s']:.3f} s")
 
-    one = run_phase(["one", str(sessions)])
+
+def print_one(one: dict, args) -> None:
     print(f"\n== one {args.duration:.0f}-s session, one core ==")
     print(f"  loading all sources {one['load_s']:.3f} s; materialize {one['materialize_s']:.3f} s")
     print("  per source: " + ", ".join(f"{k} {v}" for k, v in one["per_source_s"].items()))
     print(f"  peak RSS {one['peak_rss_mb']:.0f} MB")
 
-    nwb = run_phase(["nwb", str(sessions)])
+
+
+def print_nwb(nwb: dict, args) -> None:
     print(f"\n== NWB export: one {args.duration:.0f}-s cell to one file, one process (best of 3) ==")
     print(f"  to_nwb {nwb['export_s']:.2f} s (materialize alone {nwb['materialize_s']:.2f} s; "
           f"the rest builds and writes the file); {nwb['file_mb']:.1f} MB; "
           f"{nwb['exported']} features exported, {nwb['left_out']} left out (see the report)")
 
+
+def print_materialize(sessions: Path, cores: int, args) -> None:
     print(f"\n== materialize {args.sessions} sessions (best of 2) ==")
     rows = [("workers=1", ["1", "process"])]
     if cores > 1:
@@ -342,8 +430,38 @@ def main() -> None:
         print(f"  {label:24s} {m['seconds']:.2f} s  {m['cells_per_s']:.2f} cells/s  "
               f"{m['mb_per_s']:.0f} MB/s of {m['input_mb']:.0f} MB  "
               f"peak RSS {m['peak_rss_mb']:.0f} MB (with workers {m['peak_tree_rss_mb']:.0f} MB)")
-    if not args.keep:
-        print(f"\n(data in {base}; pass --keep DIR to reuse it)")
+
+
+def print_save(base: Path, cores: int, args) -> None:
+    """Streamed HDF5 saves of 10 and N sessions: peak memory stays flat while the frame
+    (never built) grows with the sessions."""
+    n = args.save_sessions
+    root = base / f"saves-{n}"
+    if not root.exists():
+        from datakit import demo
+
+        t = time.perf_counter()
+        demo.generate(root, subjects=n, sessions=1, tasks=("widefield",), duration=args.duration,
+                      missing=False, broken=False)
+        print(f"\ngenerated {n} x {args.duration:.0f} s widefield sessions in "
+              f"{time.perf_counter() - t:.1f} s")
+    print(f"\n== Dataset.save(.h5) of {args.duration:.0f}-s sessions, {cores} worker processes ==")
+    for cells in sorted({min(10, n), n}):
+        out = base / f"saved-{cells}.h5"
+        s = run_phase(["save", str(root), str(cells), str(cores), str(out)])
+        f = run_phase(["frame_size", str(out)])
+        print(f"  {cells:4d} sessions: {s['seconds']:.1f} s ({s['cells'] / s['seconds']:.2f} cells/s, "
+              f"{s['input_mb'] / s['seconds']:.0f} MB/s of {s['input_mb']:.0f} MB input, "
+              f"{f['frame_mb'] / s['seconds']:.0f} MB/s of frame); file {s['file_mb']:.0f} MB")
+        print(f"       peak RSS {s['peak_rss_mb']:.0f} MB, with workers {s['peak_tree_rss_mb']:.0f} MB; "
+              f"the materialized frame ({f['shape'][0]} x {f['shape'][1]}) would take "
+              f"{f['frame_mb']:.0f} MB")
+    o = run_phase(["open", str(base / f"saved-{n}.h5")])
+    print(f"\n== datakit.open_dataset on the {n}-session file (best of 5) ==")
+    print(f"  open_dataset (reads the header: .index, .columns, .attrs) {o['open_s'] * 1e3:.1f} ms")
+    print(f"  .cell(key) {o['cell_s'] * 1e3:.0f} ms ({o['cell_columns']} columns); "
+          f".load(source='treadmill') {o['source_s'] * 1e3:.0f} ms ({o['source_shape'][0]} x "
+          f"{o['source_shape'][1]})")
 
 
 if __name__ == "__main__":

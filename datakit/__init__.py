@@ -22,7 +22,7 @@ from .api import inspect_sources, load, load_path
 from .dataset import ConflictWarning, Dataset
 from .errors import Cancelled, LoadError, PickleRefused
 from .explore import explore  # the callable (binding the name replaces the submodule)
-from .io import load_dataset
+from .io import load_dataset, open_dataset
 from .meta import build_meta, get_version
 from .shell import open_shell
 from .settings import Devices, Settings, configure, get_settings
@@ -74,6 +74,6 @@ __all__ = [
     "LoadError", "LoadedStream", "MaterializedMemoryReport", "PickleRefused", "PluginWarning",
     "Settings", "Signal", "available_tags", "build_meta", "configure", "get_settings",
     "get_source_class", "get_logger", "get_version", "explore", "inspect_sources", "load",
-    "load_dataset", "load_path", "open_shell", "profile_materialized", "register_source",
+    "load_dataset", "load_path", "open_dataset", "open_shell", "profile_materialized", "register_source",
     "registered_sources", "unregister_source", "settings", "logger",
 ]

@@ -532,26 +532,37 @@ class Dataset:
             if error is not None:
                 raise error
         df = engine.features_frame(tasks, results, self._inventory.index, active)
-        df.attrs["datakit"] = build_meta()
-        df.attrs["datakit_sources"] = list(active)
-        df.attrs["datakit_roots"] = [str(r) for r in self._roots]
-        df.attrs["datakit_notes"] = list(self._notes)
+        df.attrs.update(self._frame_attrs(active))
         if return_errors:   # the validate()-style report, ``expected`` column included
             return df, self._with_expected(engine.errors_frame(tasks, results, self._inventory.index.names))
         return df
 
+    def _frame_attrs(self, active) -> dict:
+        """The ``df.attrs`` of a materialized frame of the sources ``active``."""
+        return {"datakit": build_meta(), "datakit_sources": list(active),
+                "datakit_roots": [str(r) for r in self._roots],
+                "datakit_notes": list(self._notes)}
+
     def save(self, path, *, format=None, strict=True, progress=False, hdf_key="dataset",
              workers: int | None = None, parallel: str = "process", executor=None,
-             cancel=None) -> Path:
+             cancel=None, return_errors: bool = False):
         """Materialize and write to disk atomically; pickle by default, HDF5 via
         ``format="hdf5"`` or a ``.h5``/``.hdf5`` suffix.  An unsupported format is
-        refused before anything is loaded."""
-        from .io import resolve_format, save_frame
+        refused before anything is loaded.
 
-        fmt = resolve_format(path, format)
-        df = self.materialize(strict=strict, progress=progress, workers=workers,
-                              parallel=parallel, executor=executor, cancel=cancel)
-        return save_frame(df, path, format=fmt, hdf_key=hdf_key)
+        HDF5 is written cell by cell as cells load (the frame is never held whole:
+        memory stays bounded by the cells in flight); pickle materializes first.  The
+        file appears only when complete (a temporary file beside it is renamed); on any
+        failure, Ctrl+C or ``cancel``, a previous file is left as it was.  Progress
+        covers loading and writing.  Returns the path, or ``(path, report)`` with
+        ``return_errors=True`` (the validate()-style report of the loads).
+        """
+        from .saving import save_dataset
+
+        saved = save_dataset(self, path, format=format, strict=strict, progress=progress,
+                             hdf_key=hdf_key, workers=workers, parallel=parallel,
+                             executor=executor, cancel=cancel, return_errors=return_errors)
+        return (saved.path, saved.errors) if return_errors else saved.path
 
     def to_nwb(self, folder, *, overwrite=False, progress=False, cancel=None,
                workers: int | None = None, executor=None, timezone=None):

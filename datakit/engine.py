@@ -123,8 +123,16 @@ def iter_loads(task: CellTask, *, cancel=None):
         yield tag, path, stream, None
 
 
-def run_cell(task: CellTask, *, cancel=None, on_load=None) -> CellResult:
-    """Load one cell.  ``cancel``/``on_load`` are only used when running in-process."""
+def run_cell(task: CellTask, *, cancel=None, on_load=None, finish=None) -> CellResult:
+    """Load one cell.  ``cancel``/``on_load`` are only used when running in-process;
+    ``finish(result)`` (a picklable function) runs last, where the cell ran."""
+    result = _load_cell(task, cancel, on_load)
+    if finish is not None:
+        finish(result)
+    return result
+
+
+def _load_cell(task: CellTask, cancel, on_load) -> CellResult:
     result = CellResult(task.position)
     for tag, path, stream, exc in iter_loads(task, cancel=cancel):
         if tag not in task.active:
@@ -200,8 +208,31 @@ def _mp_context():
     if sys.platform.startswith("linux"):
         ctx = multiprocessing.get_context("forkserver")
         ctx.set_forkserver_preload(["datakit.engine", "datakit.sources.registry"])
+        _start_forkserver_without_sigint()
         return ctx
     return multiprocessing.get_context("spawn")
+
+
+def _start_forkserver_without_sigint() -> None:
+    """Start the fork server (once per process) with Ctrl+C ignored.
+
+    It shares the terminal's process group, so a Ctrl+C while it imports datakit would
+    kill it with a traceback; an ignored signal stays ignored through its exec (and for
+    the workers it forks).  Only from the main thread (signal handlers live there); the
+    handler is put back at once.
+    """
+    import signal
+    import threading
+    from multiprocessing import forkserver
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _MainSpec:
@@ -238,11 +269,18 @@ class _Pool(cf.ProcessPoolExecutor):
             return super().submit(fn, *args, **kwargs)
 
 
-def _lower_priority(niceness: int) -> None:
-    try:
-        os.nice(niceness)
-    except (AttributeError, OSError):  # not POSIX, or not permitted: run as is
-        pass
+def _start_worker(niceness: int) -> None:
+    """Start of a pool worker: Ctrl+C is for the process that owns the pool (it cancels
+    and shuts the pool down), not for each worker to die of with a traceback; and the
+    worker's CPU priority lowered by ``niceness``."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if niceness:
+        try:
+            os.nice(niceness)
+        except (AttributeError, OSError):  # not POSIX, or not permitted: run as is
+            pass
 
 
 def make_executor(workers: int, parallel: str = "process", *, reimport_main: bool = False,
@@ -258,8 +296,8 @@ def make_executor(workers: int, parallel: str = "process", *, reimport_main: boo
         return cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="datakit")
     if parallel == "process":
         pool_class = cf.ProcessPoolExecutor if reimport_main else _Pool
-        extra = {"initializer": _lower_priority, "initargs": (niceness,)} if niceness else {}
-        return pool_class(max_workers=workers, mp_context=_mp_context(), **extra)
+        return pool_class(max_workers=workers, mp_context=_mp_context(),
+                          initializer=_start_worker, initargs=(niceness,))
     raise ValueError(f"parallel must be 'process' or 'thread', got {parallel!r}")
 
 
@@ -270,12 +308,20 @@ def _label(key: tuple) -> str:
 def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "process",
         executor: cf.Executor | None = None, progress=False, cancel=None,
         stop_on_error: bool = False, n_loads: int | None = None,
-        done_before: tuple[int, str] = (0, "")) -> list[CellResult]:
+        done_before: tuple[int, str] = (0, ""), on_result=None,
+        finish=None) -> list[CellResult]:
     """Run ``tasks``; results in task order.
 
     ``stop_on_error`` stops at the first failed load (its result is the last one
     returned).  Progress counts (cell, source) loads of active sources, after
     ``done_before`` = (count, message) of work finished without loading (cached).
+
+    ``on_result(result)`` is called in the calling thread with each cell's result as
+    soon as the cell finishes (in completion order, before progress counts it); the
+    results returned then keep their outcomes but not their features, so a caller that
+    writes features away as they arrive (a streamed save) holds only the cells in flight.
+    ``finish(result)``, a picklable function, runs where each cell ran (in the worker),
+    e.g. to turn features into what ``on_result`` writes, in parallel.
     """
     total = n_loads if n_loads is not None else sum(len(t.active) for t in tasks)
     reporter = Reporter(progress, total=total + done_before[0], unit="load", desc="loading")
@@ -290,7 +336,7 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
         if not tasks:                 # nothing to load (e.g. every outcome was cached)
             return []
         if executor is None and (workers == 1 or len(tasks) <= 1):
-            _run_inline(tasks, results, reporter, cancel, stop_on_error)
+            _run_inline(tasks, results, reporter, cancel, stop_on_error, on_result, finish)
         else:
             own = executor is None
             in_main = any(cls.__module__ == "__main__" for cls in tasks[0].classes.values())
@@ -298,14 +344,15 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
                 if own else executor
             try:
                 _run_pool(pool, tasks, results, reporter, cancel, stop_on_error,
-                          max_in_flight=max(2, 2 * (workers or 1)))
+                          max_in_flight=max(2, 2 * (workers or 1)), on_result=on_result,
+                          finish=finish)
             except BrokenProcessPool as exc:
                 # worker processes could not start or died (killed, out of memory):
                 # finish what is left here rather than lose the job
                 warnings.warn(f"worker processes failed ({exc}); loading the remaining "
                               "cells in this process", RuntimeWarning, stacklevel=3)
                 left = [t for t in tasks if t.position not in results]
-                _run_inline(left, results, reporter, cancel, stop_on_error)
+                _run_inline(left, results, reporter, cancel, stop_on_error, on_result, finish)
             finally:
                 if own:
                     pool.shutdown(wait=True, cancel_futures=True)
@@ -318,18 +365,27 @@ def _failed(result: CellResult) -> bool:
     return any(o.status == STATUS_ERROR for o in result.outcomes)
 
 
-def _run_inline(tasks, results, reporter, cancel, stop_on_error):
+def _handed_over(result: CellResult, on_result) -> CellResult:
+    """Give ``result`` to ``on_result`` (if any) and keep only its outcomes."""
+    if on_result is not None:
+        on_result(result)
+        result.features = {}
+    return result
+
+
+def _run_inline(tasks, results, reporter, cancel, stop_on_error, on_result=None, finish=None):
     def on_load(key, tag):
         reporter.advance(1, f"{_label(key)} {tag}")
 
     for task in tasks:
-        result = run_cell(task, cancel=cancel, on_load=on_load)
-        results[task.position] = result
+        result = run_cell(task, cancel=cancel, on_load=on_load, finish=finish)
+        results[task.position] = _handed_over(result, on_result)
         if stop_on_error and _failed(result):
             return
 
 
-def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flight):
+def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flight,
+              on_result=None, finish=None):
     pending: dict[cf.Future, CellTask] = {}
     queue = iter(tasks)
     exhausted = False
@@ -340,7 +396,7 @@ def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flig
                 if task is None:
                     exhausted = True
                     break
-                pending[pool.submit(run_cell, task)] = task
+                pending[pool.submit(run_cell, task, finish=finish)] = task
             if not pending:
                 return
             done, _ = cf.wait(pending, timeout=0.05, return_when=cf.FIRST_COMPLETED)
@@ -348,7 +404,7 @@ def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flig
                 raise Cancelled("cancelled")
             for future in done:
                 task = pending.pop(future)
-                result = future.result()
+                result = _handed_over(future.result(), on_result)
                 results[task.position] = result
                 reporter.advance(len(task.active), _label(task.key))
                 if stop_on_error and _failed(result):

@@ -35,34 +35,34 @@ HDF5_SUFFIXES = (".h5", ".hdf5")
 def pandas_hdf_keys(path) -> dict[str, str] | None:
     """``{key: "pandas_fixed"|"pandas_table"}`` of the pandas objects in an HDF5 file.
 
-    Reads only node names and plain string attributes (``pandas_type``), never a
-    pickled one; returns None when the file cannot be opened as HDF5 (the caller's
-    reader then says why).
+    Reads only group names and the ``pandas_type`` attribute with h5py (which never
+    unpickles: a pickled attribute stays bytes); returns None when the file cannot be
+    opened as HDF5 (the caller's reader then says why).
     """
     try:
-        import tables
-
-        from .hdf5 import _no_unpickling
+        import h5py
     except ImportError:
         return None
-    with _no_unpickling():
-        try:
-            h5 = tables.open_file(str(path), mode="r")
-        except Exception:
-            return None
-        try:
-            with h5:
-                found = {}
-                for group in h5.walk_groups():
-                    attrs = group._v_attrs
-                    if "pandas_type" not in attrs._v_attrnames:
-                        continue
-                    kind = str(getattr(attrs, "pandas_type", ""))
-                    key = group._v_pathname.strip("/")
-                    found[key] = PANDAS_TABLE if "table" in kind else PANDAS_FIXED
-                return found
-        except Exception:
-            return None
+    try:
+        f = h5py.File(path, "r")
+    except Exception:
+        return None
+    found: dict[str, str] = {}
+
+    def visit(name, node):
+        if isinstance(node, h5py.Group) and "pandas_type" in node.attrs:
+            kind = node.attrs["pandas_type"]
+            kind = kind.decode("utf-8", "replace") if isinstance(kind, bytes) else str(kind)
+            found[name.strip("/")] = PANDAS_TABLE if "table" in kind else PANDAS_FIXED
+
+    try:
+        with f:
+            if "pandas_type" in f.attrs:   # a key at the root ("/")
+                visit("", f)
+            f.visititems(visit)
+    except Exception:
+        return None
+    return found
 
 
 def refusal(path, key: str, kind: str) -> PickleRefused:
@@ -89,6 +89,11 @@ def read_pandas_hdf(path, key: str = "dataset", *, allow_pickle: bool | None = N
         kind = (pandas_hdf_keys(path) or {}).get(key.strip("/"), PANDAS_FIXED)
     if not safety.pickle_explicitly_allowed(allow_pickle):
         raise refusal(path, key, kind)
+    try:
+        import tables  # noqa: F401 - pandas reads HDF5 through PyTables
+    except ImportError as exc:
+        raise ImportError(f"reading {path}, a pandas .h5 of mesofield's datakit, needs PyTables: "
+                          "pip install 'datakit[hdf5]' (or pip install tables)") from exc
     try:
         obj = pd.read_hdf(path, key=key)
     except Exception as exc:  # UnpicklingError, HDF5ExtError, KeyError, ...

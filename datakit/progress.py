@@ -44,6 +44,13 @@ class Reporter:
         elif self._callback is not None:
             self._callback(self.done, self.total, message)
 
+    def note(self, message: str) -> None:
+        """Say what is happening now without counting work (e.g. a final flush)."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(message[-60:], refresh=True)
+        elif self._callback is not None:
+            self._callback(self.done, self.total, message)
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()

@@ -19,6 +19,8 @@ import os
 import sys
 from pathlib import Path
 
+from .io import EAGER_LOAD_BYTES
+
 #: Suffixes of a saved (materialized) dataset the shell loads into ``df``.
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -84,7 +86,9 @@ def build_namespace(target=None, *, hdf_key: str = "dataset") -> tuple[dict, str
     ``ds`` and ``dataset`` (``Dataset.from_directory``, the same object), ``inventory``
     and ``report`` (the inventory report); a saved dataset
     (``.pkl``/``.pickle``/``.h5``/``.hdf5``) adds ``df`` (``load_dataset``) and ``report``
-    (the materialized report).  Loading a pickle prints a one-line warning on stderr
+    (the materialized report); an ``.h5`` in datakit's layout also adds ``saved``
+    (``open_dataset``), and when its values take more than ``EAGER_LOAD_BYTES`` only
+    ``saved`` (nothing is loaded: ``saved.cell(key)``, ``saved.load(...)``).  Loading a pickle prints a one-line warning on stderr
     first, and safe mode (``DATAKIT_ALLOW_PICKLE=0``) refuses it with
     :class:`~datakit.PickleRefused`.  A path that does not exist raises
     ``FileNotFoundError``; another kind of file raises ``ValueError``.
@@ -124,11 +128,42 @@ def build_namespace(target=None, *, hdf_key: str = "dataset") -> tuple[dict, str
 
             if pickle_allowed():  # safe mode refuses in load_dataset with its own message
                 print(PICKLE_WARNING.format(path=path), file=sys.stderr, flush=True)
-        df = datakit.load_dataset(path, hdf_key=hdf_key)
+        saved = _lazy(path, hdf_key) if suffix in HDF5_SUFFIXES else None
+        if saved is not None:
+            namespace["saved"] = saved
+        if saved is not None and saved.nbytes > EAGER_LOAD_BYTES:
+            lines.append(_saved_banner(saved, path))
+            return namespace, "\n".join(lines)
+        df = saved.load() if saved is not None else datakit.load_dataset(path, hdf_key=hdf_key)
         namespace.update(df=df, report=explore(df, print_output=False))
         lines.append(_frame_banner(df, path))
-        lines.append("     also: report (explore(df, print_output=False))")
+        lines.append("     also: report (explore(df, print_output=False))"
+                     + ("; saved (open_dataset: saved.cell(key), saved.load(...))" if saved else ""))
     return namespace, "\n".join(lines)
+
+
+def _lazy(path: Path, hdf_key: str):
+    """``open_dataset(path)`` for a file in datakit's HDF5 layout, else None (an earlier
+    pandas .h5 is then loaded by load_dataset, which says what it needs)."""
+    from .legacy import pandas_hdf_keys
+
+    if hdf_key.strip("/") in (pandas_hdf_keys(path) or {}):
+        return None
+    from .io import open_dataset
+
+    return open_dataset(path, hdf_key=hdf_key)
+
+
+def _saved_banner(saved, path: Path) -> str:
+    rows, cols = saved.shape
+    size = saved.nbytes / 2**30
+    return "\n".join([
+        f"saved = open_dataset({str(path)!r})   (not loaded: its values take {size:.1f} GB)",
+        f"     {_plural(rows, 'row')} x {_plural(cols, 'column')}; "
+        f"{_plural(len(saved.sources), 'source')}: {_list(saved.sources)}",
+        "     try: saved.index; saved.cell(saved.index[0]); "
+        "df = saved.load(subject=..., source=...)",
+    ])
 
 
 def _running_ipython():

@@ -94,6 +94,39 @@ def _enc(v: Any, depth: int, active: set) -> Any:
     return _enc_atom(v, t)
 
 
+def _plain_leaf(x) -> bool:
+    """A value plain JSON holds exactly (encoded as it is)."""
+    t = type(x)
+    if t is float:
+        return math.isfinite(x)
+    if t is int:
+        return _INT64_MIN <= x <= _INT64_MAX
+    return x is None or t is str or t is bool
+
+
+def _plain_records(items: list) -> bool:
+    """True for dicts with the same str keys and plain JSON values (a camera's per-frame
+    ``{"x": .., "y": .., "z": ..}``): they are encoded as they are, checked a key at a
+    time rather than value by value."""
+    if not items or type(items[0]) is not dict:
+        return False
+    first = items[0]
+    keys = first.keys()
+    if TAG in first or not all(type(k) is str for k in keys):
+        return False
+    if not all(type(d) is dict and d.keys() == keys for d in items):
+        return False
+    for key in keys:
+        values = [d[key] for d in items]
+        kinds = set(map(type, values))
+        if kinds == {float}:
+            if not np.isfinite(np.fromiter(values, float, len(values))).all():
+                return False
+        elif not kinds <= {str, bool, type(None)} and not all(map(_plain_leaf, values)):
+            return False
+    return True
+
+
 def _enc_container(v, t, depth, active):
     if t is list:
         return [_enc(x, depth, active) for x in v]
@@ -107,11 +140,15 @@ def _enc_container(v, t, depth, active):
         _plain_dtype(dtype)
         shape = list(v.shape)
         if dtype.kind == "O":
-            items = [_enc(x, depth, active) for x in v.reshape(-1).tolist()]
+            items = v.reshape(-1).tolist()
+            if not _plain_records(items):
+                items = [_enc(x, depth, active) for x in items]
             return _tagged("nd", dtype="O", shape=shape, v=items)
         return _tagged("nd", dtype=dtype.str, shape=shape, v=_b64(np.ascontiguousarray(v).tobytes()))
     # dict (or subclass)
     if all(type(k) is str for k in v) and TAG not in v:
+        if t is dict and all(map(_plain_leaf, v.values())):   # e.g. {x, y, z} per frame
+            return v
         return {k: _enc(x, depth, active) for k, x in v.items()}
     return _tagged("dict", v=[[_enc(k, depth, active), _enc(x, depth, active)] for k, x in v.items()])
 
@@ -229,6 +266,8 @@ def _dec(x: Any) -> Any:
         return x
     tag = x.get(TAG)
     if tag is None:
+        if not any(type(v) in (dict, list) for v in x.values()):   # plain leaves: as decoded
+            return x
         return {k: _dec(v) for k, v in x.items()}
     try:
         decoder = _DECODERS[tag]

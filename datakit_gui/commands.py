@@ -17,6 +17,8 @@ from .coverage import cell_label
 from .jobs import CELL, MAIN, JobBusy
 
 PROTOCOL = "protocol"     # the lane that writes datakit.toml
+#: a saved HDF5 file whose values take at most this much is also loaded whole as ``df``
+from datakit.io import EAGER_LOAD_BYTES as EAGER_BYTES  # noqa: E402 - one number, the library's
 from .streams import extract
 
 
@@ -198,27 +200,24 @@ class Commands(QObject):
         return self._submit("Materialize", run, done)
 
     def save(self, path: str | None = None) -> bool:
+        """Write the materialized frame (``df``) to a file; progress per column written."""
         frame = self.state.frame
         if frame is None:
             dialogs.show_info(self.window, "Nothing to save",
                               "Nothing has been materialized yet. Run Materialize (Ctrl+M) on the "
-                              "current selection first, then save.")
+                              "current selection first, then save; or save the selection "
+                              "directly (File > Save Selection), which writes each cell as it "
+                              "loads without holding them all in memory.")
             return False
-        from datakit.io import resolve_format, save_frame
+        from datakit.io import save_frame
 
-        folder = self.state.roots[0] if self.state.roots else ""
-        path = path or dialogs.ask_save_frame_path(self.window, str(Path(folder) / "dataset.h5"))
-        if not path:
-            return False
-        try:
-            fmt = resolve_format(path)
-        except ValueError as exc:
-            dialogs.show_error(self.window, "Cannot save there", str(exc))
+        path, fmt = self._ask_target(path)
+        if path is None:
             return False
 
         def run(ctx):
             ctx.progress(0, 0, f"writing {Path(path).name} ({fmt})")
-            return save_frame(frame, path, format=fmt)
+            return save_frame(frame, path, format=fmt, progress=ctx.progress, cancel=ctx.cancel)
 
         def done(written):
             self.message.emit(f"Saved {frame.shape[0]} cells to {written} ({fmt})")
@@ -283,9 +282,56 @@ class Commands(QObject):
             self.message.emit(str(exc))
             return False
         return True
+    def save_selection(self, path: str | None = None) -> bool:
+        """Load the filtered selection and write it to a file, without materializing it
+        first: HDF5 gets each cell as it loads (memory stays bounded by the cells in
+        flight, whatever the selection's size); failed files are left empty and reported."""
+        if self.state.saved_view:
+            self.message.emit("This is a saved dataset already: open the experiment folder "
+                              "(File > Open Folder) to save a new selection of it.")
+            return False
+        if not self._need_dataset():
+            return False
+        dataset = self.state.filtered
+        path, fmt = self._ask_target(path)
+        if path is None:
+            return False
+
+        def run(ctx):
+            return dataset.save(path, format=fmt, strict=False, return_errors=True,
+                                progress=ctx.progress, cancel=ctx.cancel, executor=ctx.executor)
+
+        def done(result):
+            written, errors = result
+            self.state.merge_report(errors)
+            failed = int((errors["status"] == "error").sum()) if len(errors) else 0
+            self.message.emit(f"Saved {len(dataset)} cells to {written} ({fmt})"
+                              + (f"; {failed} files failed (left empty, see the report)"
+                                 if failed else ""))
+
+        return self._submit(f"Save {Path(path).name}", run, done)
+
+    def _ask_target(self, path: str | None) -> tuple[str | None, str | None]:
+        from datakit.io import resolve_format
+
+        folder = self.state.roots[0] if self.state.roots else ""
+        path = path or dialogs.ask_save_frame_path(self.window, str(Path(folder) / "dataset.h5"))
+        if not path:
+            return None, None
+        try:
+            return path, resolve_format(path)
+        except ValueError as exc:
+            dialogs.show_error(self.window, "Cannot save there", str(exc))
+            return None, None
 
     def open_saved(self, path: str | None = None) -> bool:
-        """Load a saved frame as ``df`` (asks before unpickling)."""
+        """Open a saved dataset: ``df`` in the console (asks before unpickling).
+
+        An HDF5 file in datakit's layout is opened lazily (:func:`datakit.open_dataset`:
+        the header only) and is ``saved`` in the console; it is also loaded whole as
+        ``df`` when its values take at most EAGER_BYTES.  With no experiment open, the
+        heatmap and tree show its cells, and selecting one plots it from the file.
+        """
         path = path or dialogs.ask_open_frame_path(self.window, self.prefs.last_folder())
         if not path:
             return False
@@ -294,6 +340,8 @@ class Commands(QObject):
             if not dialogs.confirm_pickle(self.window, path):
                 return False
             allow_pickle = True
+        elif Path(path).suffix.lower() in (".h5", ".hdf5"):
+            return self._open_saved_hdf5(path)
 
         def run(ctx):
             future = ctx.executor.submit(datakit.load_dataset, path, allow_pickle=allow_pickle)
@@ -306,6 +354,43 @@ class Commands(QObject):
 
         return self._submit(f"Open {Path(path).name}", run, done)
 
+    def _open_saved_hdf5(self, path: str) -> bool:
+        show = self.state.dataset is None or self.state.saved_view
+        name = Path(path).name
+
+        def run(ctx):
+            from datakit.legacy import pandas_hdf_keys
+
+            if "dataset" in (pandas_hdf_keys(path) or {}):   # an earlier pandas .h5: pickles
+                return None, datakit.load_dataset(path, allow_pickle=False), None, {}
+            ctx.progress(0, 0, f"reading the header of {name}")
+            saved = datakit.open_dataset(path)        # h5py reads without holding the GIL
+            size = saved.nbytes
+            view = saved_view(saved) if show else None
+            ctx.check_cancel()
+            frame = None
+            if size <= EAGER_BYTES:
+                ctx.progress(0, 0, f"loading {name} ({_size(size)}) as df")
+                frame = ctx.executor.submit(datakit.load_dataset, path).result()
+            return saved, frame, view, {str(saved.path): Path(saved.path).stat().st_size}
+
+        def done(result):
+            saved, frame, view, sizes = result
+            self.state.set_saved(saved, frame, view, sizes)
+            if view is not None:
+                self.opened.emit([])
+            rows, cols = saved.shape
+            where = "shown in the heatmap; " if view is not None else ""
+            if frame is not None:
+                self.message.emit(f"Opened {path}: {rows} cells x {cols} columns, {where}"
+                                  "df and saved (console)")
+            else:
+                self.message.emit(f"Opened {path} without loading it ({_size(saved.nbytes)}): "
+                                  f"{rows} cells x {cols} columns, {where}saved.cell(key) / "
+                                  "saved.load(subject=...) in the console")
+
+        return self._submit(f"Open {name}", run, done)
+
     # what should exist ------------------------------------------------------------
 
     def set_expected(self, task: str, source: str, expected: bool) -> None:
@@ -314,6 +399,10 @@ class Commands(QObject):
 
         dataset = self.state.dataset
         if dataset is None:
+            return
+        if self.state.saved_view:
+            self.message.emit("This is a saved dataset: what a task should have is declared "
+                              "on the experiment folder (File > Open Folder).")
             return
         protocol = dataset.protocol or Protocol()
         seed = () if protocol.declares(task) else _current_expectation(dataset, task)
@@ -408,13 +497,19 @@ class Commands(QObject):
             return False
         dataset = state.filtered if state.cell_included(key) else state.dataset
         frame = state.frame
+        saved = state.saved if state.saved_cell(key) else None
+        if state.saved_view and saved is None:
+            state.set_cell_frame(key, None)
+            return False
         reuse = (frame is not None and len(frame) and key in frame.index
                  and set(frame.attrs.get("datakit_sources", ())) >= set(dataset.sources))
         self._pending_cell = key
         state.begin_cell_load(key)
 
         def run(ctx):
-            if reuse:
+            if saved is not None:   # one cell's byte ranges, read in this thread (GIL free)
+                row, errors = saved.cell(key), None
+            elif reuse:
                 row, errors = frame.loc[[key]], None
             else:
                 one = dataset.select(*key)
@@ -437,6 +532,33 @@ class Commands(QObject):
         self.jobs.submit(f"Load {cell_label(key)}", run, lane=CELL, on_result=done, on_error=failed,
                          on_cancelled=lambda: setattr(self, "_pending_cell", None))
         return True
+
+
+def saved_view(saved):
+    """A Dataset standing for a saved file's cells, for the heatmap and tree: a (cell,
+    source) is present when the file holds data for it (its "path" is the file).
+    None when the file's rows are not (Subject, Session[, Task]) cells."""
+    import numpy as np
+    import pandas as pd
+
+    index = saved.index
+    if not isinstance(index, pd.MultiIndex) or index.nlevels not in (2, 3):
+        return None
+    registered = datakit.registered_sources()
+    presence = saved.presence()
+    sources = [s for s in presence.columns if s in registered]
+    values = np.where(presence[sources].to_numpy(), str(saved.path), None).astype(object)
+    inventory = pd.DataFrame(values, index=index, columns=pd.Index(sources, dtype=object))
+    inventory = inventory.where(inventory.notna(), np.nan)
+    dataset = datakit.Dataset(inventory)
+    dataset.coverage()            # judged here, in the job, so the GUI thread reads a cache
+    return dataset
+
+
+def _size(n: int) -> str:
+    from .widgets.coverage_heatmap import human_size
+
+    return human_size(n)
 
 
 def _count(n: int, word: str) -> str:

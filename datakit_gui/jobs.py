@@ -51,6 +51,7 @@ class JobContext:
         self._executor_getter = executor_getter
         self.cancel = job.cancel_event
         self._last = 0.0
+        self._done = None
 
     @property
     def executor(self):
@@ -58,9 +59,12 @@ class JobContext:
         return self._executor_getter()
 
     def progress(self, done: int, total: int, message: str = "") -> None:
-        """The library's progress callback; at most one GUI update per 50 ms."""
+        """The library's progress callback; at most one GUI update per 50 ms, except the
+        last one and notes (a new message without new work done: "flushing to disk")."""
         now = time.monotonic()
-        if now - self._last >= PROGRESS_INTERVAL_S or (total and done >= total):
+        note = done == self._done and bool(message)
+        self._done = done
+        if now - self._last >= PROGRESS_INTERVAL_S or (total and done >= total) or note:
             self._last = now
             self._job.deliver(self._job.progressed, int(done), int(total), str(message))
 

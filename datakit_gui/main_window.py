@@ -29,11 +29,12 @@ from .widgets.welcome import WelcomePage
 
 SHORTCUTS_HELP = """<table>
 <tr><td><b>Ctrl+O</b></td><td>Open an experiment folder</td></tr>
-<tr><td><b>Ctrl+Shift+O</b></td><td>Open a saved dataset (.h5 / .pkl) as df</td></tr>
+<tr><td><b>Ctrl+Shift+O</b></td><td>Open a saved dataset (.h5 / .pkl): df, or cell by cell</td></tr>
 <tr><td><b>F5</b></td><td>Refresh (rescan the folders)</td></tr>
 <tr><td><b>Ctrl+Shift+V</b></td><td>Validate the filtered selection</td></tr>
 <tr><td><b>Ctrl+M</b></td><td>Materialize the filtered selection</td></tr>
 <tr><td><b>Ctrl+S</b></td><td>Save the materialized frame</td></tr>
+<tr><td><b>Ctrl+Shift+S</b></td><td>Save the filtered selection, cell by cell as it loads</td></tr>
 <tr><td><b>Esc</b></td><td>Cancel the running job</td></tr>
 <tr><td><b>F12</b></td><td>Console</td></tr>
 <tr><td><b>Ctrl+F</b></td><td>Search the experiment tree</td></tr>
@@ -91,6 +92,7 @@ class MainWindow(QMainWindow):
         self.jobs.busy_changed.connect(self._update_actions)
         self.state.dataset_changed.connect(self._dataset_changed)
         self.state.frame_changed.connect(self._update_actions)
+        self.state.saved_changed.connect(self._dataset_changed)
         self.state.filters_changed.connect(self._update_actions)
         self.welcome.open_requested.connect(self.commands.ask_open)
         self.welcome.demo_requested.connect(self.commands.open_demo)
@@ -150,7 +152,8 @@ class MainWindow(QMainWindow):
         a = self._action
         a("open", "&Open Folder…", c.ask_open, QKeySequence.StandardKey.Open, "Open an experiment folder")
         a("openSaved", "Open &Saved Dataset…", c.open_saved, "Ctrl+Shift+O",
-          "Open a saved .h5/.pkl dataset as df (a pickle asks first: it can run code)")
+          "Open a saved .h5/.pkl dataset as df; a large .h5 opens without loading, its cells "
+          "read as you select them (a pickle asks first: it can run code)")
         a("refresh", "&Refresh", c.refresh, "F5", "Rescan the open folders")
         a("validate", "&Validate Selection", c.validate, "Ctrl+Shift+V",
           "Load every (cell, source) of the filtered selection and report problems")
@@ -161,6 +164,9 @@ class MainWindow(QMainWindow):
         a("exportNwb", "Export &NWB…", c.export_nwb, None,
           "Export the filtered selection to NWB, one file per cell (named for DANDI), "
           "in the background")
+        a("saveSelection", "Save Se&lection…", c.save_selection, "Ctrl+Shift+S",
+          "Load the filtered selection and write it to a file cell by cell, without "
+          "materializing it in memory (.h5)")
         a("saveProtocol", "Save &Protocol…", c.save_protocol, None,
           "Write what each task should have (your right-click choices) to datakit.toml "
           "in the experiment folder")
@@ -185,7 +191,7 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.recent_menu)
         file_menu.addAction(self.actions["refresh"])
         file_menu.addSeparator()
-        for key in ("save", "exportNwb", "saveProtocol", "exportPng", "exportCsv"):
+        for key in ("save", "saveSelection", "exportNwb", "saveProtocol", "exportPng", "exportCsv"):
             file_menu.addAction(self.actions[key])
         file_menu.addSeparator()
         file_menu.addAction(self.actions["quit"])
@@ -245,7 +251,9 @@ class MainWindow(QMainWindow):
     def _dataset_changed(self) -> None:
         has = self.state.dataset is not None
         self.centre.setCurrentWidget(self.heatmap if has else self.welcome)
-        if has:
+        if has and self.state.saved_view and self.state.saved is not None:
+            self.setWindowTitle(f"datakit — {Path(self.state.saved.path).name} (saved dataset)")
+        elif has:
             names = ", ".join(Path(r).name for r in self.state.roots)
             unsaved = " (protocol not saved)" if self.state.protocol_unsaved else ""
             self.setWindowTitle(f"datakit — {names}{unsaved}")
@@ -256,8 +264,9 @@ class MainWindow(QMainWindow):
 
     def _update_actions(self, *args) -> None:
         busy = self.jobs.busy(MAIN)
-        has = self.state.dataset is not None
-        ready = self.state.filtered is not None and len(self.state.filtered) > 0
+        saved_view = self.state.saved_view      # a saved file's cells: nothing to load them from
+        has = self.state.dataset is not None and not saved_view
+        ready = has and self.state.filtered is not None and len(self.state.filtered) > 0
         self.actions["cancel"].setEnabled(busy)
         for key in ("open", "openSaved", "demo"):
             self.actions[key].setEnabled(not busy)
@@ -266,6 +275,7 @@ class MainWindow(QMainWindow):
         self.actions["materialize"].setEnabled(ready and not busy)
         self.actions["exportNwb"].setEnabled(ready and not busy)
         self.actions["save"].setEnabled(self.state.frame is not None and not busy)
+        self.actions["saveSelection"].setEnabled(ready and not busy)
         self.actions["saveProtocol"].setEnabled(has and self.state.dataset.protocol is not None)
 
     def _fill_recent(self) -> None:

@@ -25,6 +25,7 @@ class AppState(QObject):
     cell_loading = Signal(tuple)
     cell_loaded = Signal()
     frame_changed = Signal()
+    saved_changed = Signal()
     protocol_changed = Signal()
 
     def __init__(self, parent=None):
@@ -49,6 +50,8 @@ class AppState(QObject):
         self.cell_streams = None                # streams.CellStreams of the loaded cell
         self.frame: pd.DataFrame | None = None  # last materialized frame
         self.frame_errors: pd.DataFrame | None = None
+        self.saved = None                # a saved HDF5 dataset opened lazily (open_dataset)
+        self.saved_view = False          # the heatmap and tree show ``saved``'s cells
 
     # dataset ----------------------------------------------------------------------
 
@@ -69,8 +72,12 @@ class AppState(QObject):
         # recorded cells and the expected ones that were never recorded
         return sorted(set(states.index.get_level_values(level).astype(str)))
 
-    def set_dataset(self, dataset, sizes: dict | None = None) -> None:
-        """A new discovery result; filters keep what still exists, reports for unchanged files stay."""
+    def set_dataset(self, dataset, sizes: dict | None = None, *, saved_view: bool = False) -> None:
+        """A new discovery result; filters keep what still exists, reports for unchanged files stay.
+
+        ``saved_view``: the Dataset stands for the cells of the saved file ``saved`` (a
+        file opened with no experiment open): nothing can be loaded from its "paths"."""
+        self.saved_view = bool(saved_view and dataset is not None)
         self.dataset = dataset
         self.sizes = dict(sizes or {})
         self.states = dataset.coverage() if dataset is not None else None
@@ -107,6 +114,7 @@ class AppState(QObject):
         self.protocol_changed.emit()
 
     def clear(self) -> None:
+        self.saved, self.saved_view = None, False
         self.dataset = None
         self.sizes = {}
         self.filters = FilterSpec()
@@ -251,3 +259,35 @@ class AppState(QObject):
         self.frame = frame
         self.frame_errors = errors
         self.frame_changed.emit()
+
+    def set_saved(self, saved, frame: pd.DataFrame | None = None, view=None,
+                  sizes: dict | None = None) -> None:
+        """A saved HDF5 dataset opened lazily; ``frame`` when it was also loaded whole
+        (a small file), ``view`` a Dataset of its cells to show (no experiment open)."""
+        self.saved = saved
+        if view is not None:
+            self.cell_key = self.cell_frame = self.cell_errors = self.cell_streams = None
+            self.selection = self.selected_source = None
+            self.report = pd.DataFrame()
+            self._report_keys = None
+            self.report_update = None
+            self.set_dataset(view, sizes, saved_view=True)
+            self.report_changed.emit()
+        self.set_frame(frame, None)
+        self.saved_changed.emit()
+
+    def saved_cell(self, key) -> bool:
+        """True when the cell ``key`` is read from the saved file: always in its own view,
+        else when the file was saved from the open experiment and holds the cell."""
+        saved = self.saved
+        if saved is None:
+            return False
+        if not self.saved_view:
+            roots = {str(r) for r in saved.attrs.get("datakit_roots", ()) or ()}
+            if not roots & set(self.roots):
+                return False
+        try:
+            saved.index.get_loc(tuple(map(str, key)))
+        except (KeyError, TypeError):
+            return False
+        return True

@@ -1,8 +1,11 @@
-"""Nothing half-written: `datakit build` killed with SIGKILL at many moments of a save.
+"""Nothing half-written: `datakit build` killed with SIGKILL, or interrupted with Ctrl+C
+(SIGINT), at many moments of a save.
 
 After every kill the target is absent, the previous complete file, or the new complete
 file (each checked by loading it and comparing with what was expected); temporary files
-a kill leaves behind are removed by the next save.
+a kill leaves behind are removed by the next save.  A Ctrl+C stops the save: exit
+status 130, the previous file kept, its temporary file removed, nothing but
+"datakit: interrupted" on stderr.
 """
 from __future__ import annotations
 
@@ -137,3 +140,59 @@ def test_sigkill_before_any_file_exists(experiment, tmp_path):
     if out.exists():                      # the rename happened just before the kill
         datakit.load_dataset(out)
     assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(TEMP_SUFFIX)] in ([], ["fresh.h5"])
+
+
+# --------------------------------------------------------------------------------------
+# Ctrl+C (SIGINT), as a terminal sends it: to the whole process group or to datakit alone
+
+INTERRUPTS = ((0.0, "group", "2"), (0.15, "pid", "1"), (0.35, "group", "2"), (0.55, "pid", "2"),
+              (0.75, "group", "1"))
+
+
+def test_ctrl_c_stops_the_save_keeps_the_previous_file_and_exits_130(experiment, tmp_path, capsys):
+    out = tmp_path / "dataset.h5"
+    first = build(experiment, out, "--subject", "STREHAB07")
+    with first.stderr:
+        assert first.wait(timeout=120) == 0, first.stderr.read().decode()
+    previous = datakit.load_dataset(out)
+    # how long a save takes here, from its temporary file to the end
+    probe = build(experiment, tmp_path / "probe.h5", "--workers", "2")
+    with probe.stderr:
+        assert wait_for_temp(probe, tmp_path)
+        started = time.monotonic()
+        assert probe.wait(timeout=120) == 0, probe.stderr.read().decode()
+        save_s = time.monotonic() - started
+    new = datakit.load_dataset(tmp_path / "probe.h5")
+
+    outcomes = {"previous": 0, "new after the rename": 0, "finished first": 0}
+    for fraction, target, workers in INTERRUPTS:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "datakit", "build", str(experiment), "-o", str(out),
+             "--no-progress", "--workers", workers],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, start_new_session=True)
+        with proc.stderr:
+            assert wait_for_temp(proc, tmp_path)
+            time.sleep(fraction * save_s)
+            if proc.poll() is None:
+                (os.killpg if target == "group" else os.kill)(proc.pid, signal.SIGINT)
+            status = proc.wait(timeout=60)
+            stderr = proc.stderr.read().decode()
+        assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+        assert [p for p in temps(tmp_path) if f"-{proc.pid}-" in p.name] == []
+        loaded = datakit.load_dataset(out)
+        if status == 0:                       # it ended before (or as) the signal came
+            assert frames_equal(loaded, new, check_attrs=False)
+            outcomes["finished first"] += 1
+            datakit.io.save_frame(previous, out)
+            continue
+        assert status == 130, stderr
+        assert stderr.strip().endswith("interrupted"), stderr
+        if frames_equal(loaded, previous, check_attrs=False):
+            outcomes["previous"] += 1
+        else:  # Ctrl+C after the rename: the complete new file, and still 130
+            assert frames_equal(loaded, new, check_attrs=False), "target is neither old nor new"
+            outcomes["new after the rename"] += 1
+            datakit.io.save_frame(previous, out)
+    assert outcomes["previous"] >= 3, outcomes            # most builds were still saving
+    with capsys.disabled():
+        print(f"\n[Ctrl+C test] save takes {save_s:.2f} s; {len(INTERRUPTS)} SIGINTs: {outcomes}")

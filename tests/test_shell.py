@@ -73,6 +73,20 @@ def test_h5_gives_df_without_pickle_warning(saved, frame, capsys):
     assert "unpickling" not in capsys.readouterr().err
 
 
+def test_a_large_h5_is_opened_not_loaded(saved, frame, monkeypatch):
+    import datakit.shell
+
+    namespace, banner = build_namespace(saved[".h5"])
+    assert namespace["saved"].shape == frame.shape          # small: df and saved
+    monkeypatch.setattr(datakit.shell, "EAGER_LOAD_BYTES", 0)
+    monkeypatch.setattr(datakit.hdf5.SavedDataset, "load",
+                        lambda *a, **k: pytest.fail("the whole file was loaded"))
+    namespace, banner = build_namespace(saved[".h5"])
+    assert "df" not in namespace and namespace["saved"].shape == frame.shape
+    assert "saved = open_dataset(" in banner and "not loaded" in banner
+    assert_frames_equal(frame.iloc[[1]], namespace["saved"].cell(frame.index[1]))
+
+
 @pytest.mark.parametrize("suffix", [".pkl", ".pickle"])
 def test_pickle_prints_a_one_line_warning(saved, frame, suffix, capsys, pickles_allowed):
     namespace, _ = build_namespace(saved[suffix])

@@ -240,11 +240,11 @@ def _validate_text(ds, report, elapsed, n_errors, index_names) -> str:
 
 
 def _check_hdf5(hdf_key: str) -> None:
-    """HDF5 needs PyTables and a usable key: say so before any loading starts."""
+    """HDF5 needs h5py and a usable key: say so before any loading starts."""
     import importlib.util
 
-    if importlib.util.find_spec("tables") is None:
-        raise UsageError("saving HDF5 needs PyTables: pip install 'datakit[hdf5]' "
+    if importlib.util.find_spec("h5py") is None:
+        raise UsageError("saving HDF5 needs h5py: pip install 'datakit[hdf5]' "
                          "(or save a .pkl instead)")
     from .. import hdf5
 
@@ -257,7 +257,8 @@ def _check_hdf5(hdf_key: str) -> None:
 
 
 def cmd_build(args) -> int:
-    from ..io import resolve_format, save_frame
+    from ..io import resolve_format
+    from ..saving import save_dataset
     from . import compat
 
     if args.output is None:  # the earlier datakit's default: ROOT/processed/YYMMDD_dataset_mvp.h5
@@ -279,15 +280,12 @@ def cmd_build(args) -> int:
     ds = open_dataset(args)
     need_cells(ds, "build")
     started = time.perf_counter()
-    errors = None
-    if args.strict:
-        df = ds.materialize(strict=True, progress=show_progress(args), workers=args.workers)
-    else:
-        df, errors = ds.materialize(strict=False, return_errors=True,
-                                    progress=show_progress(args), workers=args.workers)
-    written = save_frame(df, target, format=fmt, hdf_key=args.hdf_key)
+    saved = save_dataset(ds, target, format=fmt, strict=args.strict, hdf_key=args.hdf_key,
+                         progress=show_progress(args), workers=args.workers,
+                         return_errors=not args.strict)
+    written, errors = saved.path, saved.errors
     elapsed = time.perf_counter() - started
-    rows, cols = df.shape
+    rows, cols = saved.shape
     print(f"wrote {written} ({fmt}, {human_size(written.stat().st_size)}) in {elapsed:.1f} s")
     print(f"  {out.plural(rows, 'row')} x {out.plural(cols, 'column')}: {counts_line(ds)}")
     note_conflicts(ds, args)

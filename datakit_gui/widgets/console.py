@@ -2,8 +2,9 @@
 
 The kernel starts the first time the dock is shown (importing ipykernel costs about a
 second, and most sessions never open the console).  ``datakit``, ``ds`` (the filtered
-Dataset), ``df`` (the last materialized frame), ``state`` and ``window`` are pushed in,
-and ``ds``/``df`` follow AppState afterwards.  ``shutdown()`` stops the kernel.
+Dataset), ``df`` (the last materialized frame, or a saved file loaded whole), ``saved``
+(the saved .h5 opened lazily: ``saved.cell(key)``, ``saved.load(...)``), ``state`` and
+``window`` are pushed in, and ``ds``/``df``/``saved`` follow AppState afterwards.  ``shutdown()`` stops the kernel.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QLabel
 
 BANNER = ("datakit console: ds = the filtered Dataset, df = the last materialized frame, "
+          "saved = the saved .h5 opened (saved.cell(key), saved.load(subject=...)), "
           "state = the app state, window = the main window.\n"
           "Try: df.shape, ds.inventory, datakit.inspect_sources(ds)\n")
 
@@ -35,6 +37,7 @@ class ConsoleDock(QDockWidget):
         state.filters_changed.connect(self._push_dataset)
         state.dataset_changed.connect(self._push_dataset)
         state.frame_changed.connect(self._push_frame)
+        state.saved_changed.connect(self._push_frame)
 
     @property
     def started(self) -> bool:
@@ -89,7 +92,7 @@ class ConsoleDock(QDockWidget):
         self.push({"ds": self.state.filtered})
 
     def _push_frame(self) -> None:
-        self.push({"df": self.state.frame})
+        self.push({"df": self.state.frame, "saved": self.state.saved})
 
     def shutdown(self) -> None:
         if not self.started:

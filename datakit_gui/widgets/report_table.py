@@ -74,6 +74,7 @@ class ReportTable(QWidget):
         self.search.textChanged.connect(self._debouncer.throttle)
         self.status.currentIndexChanged.connect(self._refilter)
         state.report_changed.connect(self._report_changed)
+        state.dataset_changed.connect(self._update_counts)
 
     def _report_changed(self) -> None:
         if self.state.report_update is not None:
@@ -88,6 +89,10 @@ class ReportTable(QWidget):
 
     def _update_counts(self) -> None:
         total = self.model.total()
+        if not total and self.state.saved_view:
+            self.counts.setText("A saved dataset: its cells are read from the file, nothing to "
+                                "validate (open the experiment folder for that).")
+            return
         if not total:
             self.counts.setText("Not validated yet: run Validate (Ctrl+Shift+V).")
             return

@@ -272,3 +272,28 @@ def test_readme_h5py_reader_on_a_converted_earlier_file(earlier, tmp_path):
     stamps = want.iloc[1, j]
     assert isinstance(stamps[0], pd.Timestamp) and str(stamps[0].tz) == "UTC"
     np.testing.assert_array_equal(got[1], pd.DatetimeIndex(stamps).tz_localize(None).to_numpy())
+
+
+def test_readme_h5py_reader_pairs_rows_of_a_file_stored_out_of_order(tmp_path):
+    """A cell-by-cell save stores cells as they finish (header row_order): the reader's
+    index and cells stay paired."""
+    from datakit.hdf5 import FrameWriter
+    from datakit.testing import example_frame
+
+    h5py = pytest.importorskip("h5py")
+    df = example_frame(4, 50, seed=9)
+    writer = FrameWriter(tmp_path / "shuffled.h5")
+    for position in (2, 0, 3, 1):
+        writer.add_row(position, df.index[position], list(df.iloc[position].items()))
+    header = writer.finish(df.index, df.columns, df.attrs)
+    assert list(header["row_order"]) == [1, 3, 0, 2]
+    namespace: dict = {}
+    exec(compile(readme_reader().split("with h5py.File")[0], "README.md", "exec"), namespace)
+    with h5py.File(tmp_path / "shuffled.h5", "r") as f:
+        group = f["dataset"]
+        header = namespace["untag"](json.loads(group["header"][()].tobytes()))
+        rows = list(zip(*[lv["values"] for lv in header["index"]["levels"]]))
+        assert rows == [tuple(df.index[p]) for p in (2, 0, 3, 1)]
+        j = list(df.columns).index(("treadmill", "speed_mm"))
+        for row, cell in zip(rows, namespace["column"](group, header, j)):
+            np.testing.assert_array_equal(cell, df.loc[row, ("treadmill", "speed_mm")])
