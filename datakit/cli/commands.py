@@ -8,7 +8,7 @@ from pathlib import Path
 from . import output as out
 from .selection import (AXES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, cell_label,
                         counts_line, error_lines, expectation_rules, human_size, labels,
-                        need_cells, note_conflicts, open_dataset, selected_conflicts,
+                        need_cells, note_conflicts, on_scheduler, open_dataset, selected_conflicts,
                         shell_args, show_progress, write_report)
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "UsageError"]
@@ -190,7 +190,8 @@ def cmd_validate(args) -> int:
     ds = open_dataset(args)
     need_cells(ds, "validate")
     started = time.perf_counter()
-    report = ds.validate(progress=show_progress(args), workers=args.workers)
+    report = ds.validate(progress=show_progress(args), workers=args.workers,
+                         executor=args.executor)
     elapsed = time.perf_counter() - started
     n_errors = int((report["status"] == "error").sum())
     index_names = [n for n in ds.inventory.index.names]
@@ -281,10 +282,12 @@ def cmd_build(args) -> int:
     started = time.perf_counter()
     errors = None
     if args.strict:
-        df = ds.materialize(strict=True, progress=show_progress(args), workers=args.workers)
+        df = ds.materialize(strict=True, progress=show_progress(args), workers=args.workers,
+                            executor=args.executor)
     else:
         df, errors = ds.materialize(strict=False, return_errors=True,
-                                    progress=show_progress(args), workers=args.workers)
+                                    progress=show_progress(args), workers=args.workers,
+                                    executor=args.executor)
     written = save_frame(df, target, format=fmt, hdf_key=args.hdf_key)
     elapsed = time.perf_counter() - started
     rows, cols = df.shape
@@ -464,8 +467,8 @@ def _sources_text(rows) -> str:
 COMMANDS = {
     "inspect": cmd_inspect,
     "missing": cmd_missing,
-    "validate": cmd_validate,
-    "build": cmd_build,
+    "validate": on_scheduler(cmd_validate),
+    "build": on_scheduler(cmd_build),
     "profile": cmd_profile,
     "shell": cmd_shell,
     "demo": cmd_demo,
