@@ -340,7 +340,8 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
             sent = cluster.prepare(tasks, executor, cancel=cancel)   # raises before any work
             _run_pool(executor, tasks, results, reporter, cancel, stop_on_error,
                       max_in_flight=cluster.InFlight(executor), send=sent,
-                      submit_options={"pure": False}, lost=cluster.lost_cell)
+                      submit_options={"pure": False}, lost=cluster.lost_cell,
+                      wait_cancelled=False)
         else:
             own = executor is None
             in_main = any(cls.__module__ == "__main__" for cls in tasks[0].classes.values())
@@ -385,10 +386,15 @@ def is_dask(executor) -> bool:
 
 
 def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flight,
-              send=None, submit_options=None, lost=None):
+              send=None, submit_options=None, lost=None, wait_cancelled=True):
     """Keep ``max_in_flight()`` cells submitted; ``send`` (same order as ``tasks``) is
     what is submitted when it differs from ``tasks``; ``lost(task, exc)`` turns a future
-    that failed outside ``run_cell`` (a worker died) into that cell's result."""
+    that failed outside ``run_cell`` (a worker died) into that cell's result.
+
+    On return (stop_on_error, cancel) the pending cells are cancelled, and waited for
+    when ``wait_cancelled``.  A Dask executor's futures are not: one cancelled while its
+    task finishes is never marked done (distributed's ClientExecutor), and a task that
+    already runs on a worker cannot be stopped anyway."""
     pending: dict[cf.Future, CellTask] = {}
     queue = iter(zip(tasks, send if send is not None else tasks))
     exhausted = False
@@ -422,7 +428,7 @@ def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flig
     finally:
         for future in pending:
             future.cancel()
-        if pending:
+        if pending and wait_cancelled:
             cf.wait(pending)
 
 
