@@ -26,6 +26,9 @@ here, and only when used):
   does not finish (``KilledWorker``, or the task failed outside the loading code) is
   reported as failed with the reason; the other cells are kept.  Such outcomes are never
   stored in the validation cache, so the next validate loads them again.
+* **A lost scheduler** (it stopped, the network went down) ends the run at once with
+  :class:`SchedulerLost`, saying how many cells had finished; validate keeps their
+  outcomes in the cache.  (Dask cancels every task of a client that lost its scheduler.)
 * **Enough work in flight** for the whole cluster: twice its threads (not this
   machine's cores), re-read every few seconds as workers come and go.
 """
@@ -53,6 +56,18 @@ _LOCAL = re.compile(r"^local(?::(.*))?$", re.IGNORECASE)
 
 class SchedulerUnreachable(ConnectionError):
     """No Dask scheduler answers at the address given."""
+
+
+class SchedulerLost(ConnectionError):
+    """The connection to the Dask scheduler was lost during a run.
+
+    ``results`` holds the cells that had finished (validate stores their outcomes in the
+    cache before this reaches you, so running again loads only the rest).
+    """
+
+    def __init__(self, message: str, results=()):
+        super().__init__(message)
+        self.results = list(results)
 
 
 # --------------------------------------------------------------------------------------
@@ -247,6 +262,24 @@ class InFlight:
         return self._value
 
 
+class ConnectionCheck:
+    """Raises :class:`SchedulerLost` once the client is no longer connected."""
+
+    def __init__(self, executor):
+        self.client = _client(executor)
+
+    def __call__(self, finished: int = 0, total: int = 0) -> None:
+        status = getattr(self.client, "status", "running")
+        if status == "running":
+            return
+        where = getattr(getattr(self.client, "scheduler", None), "address", None) or "(unknown)"
+        done = f"; {finished} of {total} cells had finished" if total else ""
+        raise SchedulerLost(
+            f"lost the connection to the Dask scheduler at {where} (client {status}){done}. "
+            "Check that the scheduler is still running and reachable, then run again "
+            "(validate keeps what finished: only the rest is loaded again)")
+
+
 def map_tasks(tasks: list[engine.CellTask]) -> list[engine.CellTask]:
     """``tasks`` as sent to Dask workers: paths through the path map, the client's
     paths kept in ``client_paths``.  PathMapError when a path map is set and some
@@ -286,14 +319,18 @@ def map_tasks(tasks: list[engine.CellTask]) -> list[engine.CellTask]:
 
 def probe(executor, paths: list[str], *, cancel=None) -> tuple[str, list[bool]]:
     """Ask one worker whether it sees ``paths``: (its host name, exists per path)."""
+    check = ConnectionCheck(executor)
+    check()
     future = executor.submit(_visible, list(paths), pure=False)
     try:
         while not cf.wait([future], timeout=0.05).done:
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
+            check()
         try:
             return future.result()
         except (Exception, cf.CancelledError) as exc:
+            check()
             raise RuntimeError(
                 "the Dask workers could not run datakit's check before loading "
                 f"({type(exc).__name__}: {exc}). Every worker needs datakit installed (the "

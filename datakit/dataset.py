@@ -485,10 +485,14 @@ class Dataset:
         plan = Plan(tasks, _index.shared() if use else None)
         # pairs reused from the cache, or with no file, count as done at once
         settled = sum(len(t.active) for t in tasks) - sum(len(t.active) for t in plan.rerun)
-        fresh = engine.run(plan.rerun, workers=workers, parallel=parallel, executor=executor,
-                           progress=progress, cancel=cancel,
-                           done_before=(settled, f"{len(plan.reused)} unchanged since their "
-                                                 "last validation"))
+        try:
+            fresh = engine.run(plan.rerun, workers=workers, parallel=parallel, executor=executor,
+                               progress=progress, cancel=cancel,
+                               done_before=(settled, f"{len(plan.reused)} unchanged since their "
+                                                     "last validation"))
+        except ConnectionError as exc:   # a lost Dask scheduler: keep what finished
+            plan.store(getattr(exc, "results", []))
+            raise
         plan.store(fresh)
         results = plan.merge(fresh)
         return self._with_expected(engine.errors_frame(tasks, results, self._inventory.index.names))

@@ -338,10 +338,14 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
             from . import cluster
 
             sent = cluster.prepare(tasks, executor, cancel=cancel)   # raises before any work
-            _run_pool(executor, tasks, results, reporter, cancel, stop_on_error,
-                      max_in_flight=cluster.InFlight(executor), send=sent,
-                      submit_options={"pure": False}, lost=cluster.lost_cell,
-                      wait_cancelled=False)
+            try:
+                _run_pool(executor, tasks, results, reporter, cancel, stop_on_error,
+                          max_in_flight=cluster.InFlight(executor), send=sent,
+                          submit_options={"pure": False}, lost=cluster.lost_cell,
+                          wait_cancelled=False, check=cluster.ConnectionCheck(executor))
+            except cluster.SchedulerLost as exc:     # what finished is handed on
+                exc.results = [results[t.position] for t in tasks if t.position in results]
+                raise
         else:
             own = executor is None
             in_main = any(cls.__module__ == "__main__" for cls in tasks[0].classes.values())
@@ -386,7 +390,7 @@ def is_dask(executor) -> bool:
 
 
 def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flight,
-              send=None, submit_options=None, lost=None, wait_cancelled=True):
+              send=None, submit_options=None, lost=None, wait_cancelled=True, check=None):
     """Keep ``max_in_flight()`` cells submitted; ``send`` (same order as ``tasks``) is
     what is submitted when it differs from ``tasks``; ``lost(task, exc)`` turns a future
     that failed outside ``run_cell`` (a worker died) into that cell's result.
@@ -394,7 +398,9 @@ def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flig
     On return (stop_on_error, cancel) the pending cells are cancelled, and waited for
     when ``wait_cancelled``.  A Dask executor's futures are not: one cancelled while its
     task finishes is never marked done (distributed's ClientExecutor), and a task that
-    already runs on a worker cannot be stopped anyway."""
+    already runs on a worker cannot be stopped anyway.  ``check(finished, total)``,
+    called between waits, raises when the executor can no longer deliver (a lost
+    Dask scheduler)."""
     pending: dict[cf.Future, CellTask] = {}
     queue = iter(zip(tasks, send if send is not None else tasks))
     exhausted = False
@@ -413,6 +419,8 @@ def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flig
             done, _ = cf.wait(pending, timeout=0.05, return_when=cf.FIRST_COMPLETED)
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
+            if check is not None:
+                check(len(results), len(tasks))
             for future in done:
                 task = pending.pop(future)
                 try:

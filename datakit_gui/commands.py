@@ -22,11 +22,11 @@ from .streams import extract
 
 def explain(exc: BaseException) -> str:
     """A short message for a failed job that says what to do next."""
-    from datakit.cluster import SchedulerUnreachable
+    from datakit.cluster import SchedulerLost, SchedulerUnreachable
     from datakit.pathmap import PathMapError
 
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, (SchedulerUnreachable, PathMapError)):
+    if isinstance(exc, (SchedulerUnreachable, SchedulerLost, PathMapError)):
         return (f"{text}\n\nChange the scheduler or the path map, or run jobs on this "
                 "computer: Data > Run Jobs On…")
     if isinstance(exc, FileNotFoundError):

@@ -205,6 +205,51 @@ def test_a_cell_that_kills_every_worker_is_reported_and_not_cached(crash, execut
     assert caught.value.subject == crash_cell[0]
 
 
+def test_a_lost_scheduler_ends_the_run_at_once_and_keeps_what_finished(crash):
+    """Its own small cluster (one worker, two threads, in this process): the scheduler is
+    closed while the crash cell blocks one thread and the other cells have finished."""
+    import logging
+
+    import dask
+    import distributed
+
+    dataset, path = crash("block")
+    # short connect timeouts: the worker left behind gives up on its scheduler in 1 s
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                     dashboard_address=None, silence_logs=logging.ERROR) as own:
+        client = distributed.Client(own, set_as_default=False)
+        outcome = {}
+
+        def run():
+            try:
+                outcome["report"] = dataset.validate(executor=client.get_executor())
+            except BaseException as exc:  # noqa: BLE001 - checked below
+                outcome["error"] = exc
+
+        job = threading.Thread(target=run)
+        job.start()
+        deadline = time.monotonic() + 60
+        while not Path(f"{path}.pid").exists():
+            assert time.monotonic() < deadline and job.is_alive(), outcome
+            time.sleep(0.02)
+        time.sleep(0.5)                             # the two other cells finish meanwhile
+        own.sync(own.scheduler.close)
+        job.join(30)
+        Path(f"{path}.release").write_text("")      # let the worker thread go
+        assert not job.is_alive(), "the run did not notice the lost scheduler"
+        client.close()
+    error = outcome.get("error")
+    assert isinstance(error, cluster.SchedulerLost) and isinstance(error, ConnectionError)
+    assert "lost the connection to the Dask scheduler at" in str(error)
+    assert "2 of 3 cells had finished" in str(error)
+    again = dataset.validate(workers=1)             # the finished cells were cached
+    crash_cell = again[again["Source"] == CRASH][["Subject", "Session", "Task"]].iloc[0].tolist()
+    in_cell = (again[["Subject", "Session", "Task"]] == crash_cell).all(axis=1)
+    loaded = again["status"] != "missing"
+    assert again[loaded & ~in_cell]["cached"].all() and not again[loaded & in_cell]["cached"].any()
+
+
 # --------------------------------------------------------------------------------------
 # the path map
 
