@@ -51,6 +51,9 @@ if TYPE_CHECKING:   # engine (numpy, pandas) is imported where it is used: the c
 DEFAULT_PORT = 8786
 CONNECT_TIMEOUT_S = 10.0
 PROBE_FILES = 5            # files a worker is asked about before any work
+#: LocalCluster options: no dashboard, and the scheduler's small HTTP server (health,
+#: metrics; always started) on a free port of this machine, not 8787 on every interface
+LOCAL_QUIET = {"dashboard_address": None, "scheduler_kwargs": {"dashboard_address": "127.0.0.1:0"}}
 _LOCAL = re.compile(r"^local(?::(.*))?$", re.IGNORECASE)
 
 
@@ -216,7 +219,7 @@ def connect(spec: str, *, timeout: float = CONNECT_TIMEOUT_S) -> Connection:
         from distributed import LocalCluster
 
         cluster = LocalCluster(n_workers=n_local, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               **LOCAL_QUIET)
         try:
             return Connection(Client(cluster, set_as_default=False), cluster, spec)
         except BaseException:

@@ -55,6 +55,7 @@ def dask_client():
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
         cluster = distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},   # not 8787: it may be taken
             silence_logs=logging.ERROR)
     client = distributed.Client(cluster, set_as_default=False)
     yield client

@@ -217,7 +217,7 @@ def test_a_lost_scheduler_ends_the_run_at_once_and_keeps_what_finished(crash):
     # short connect timeouts: the worker left behind gives up on its scheduler in 1 s
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
             distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                     dashboard_address=None, silence_logs=logging.ERROR) as own:
+                                     silence_logs=logging.ERROR, **cluster.LOCAL_QUIET) as own:
         client = distributed.Client(own, set_as_default=False)
         outcome = {}
 
