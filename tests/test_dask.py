@@ -414,3 +414,12 @@ def test_cli_bad_scheduler_and_path_map_options_exit_2_before_any_work(ds, dask_
             assert fragment in errors[0], (options, errors[0])
             assert "Traceback" not in err
     assert not (tmp_path / "x.pkl").exists()
+
+
+def test_cli_without_distributed_says_what_to_install(ds, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "distributed", None)     # as if not installed
+    status, out, err = _cli(capsys, "validate", ds.roots[0], "--scheduler", "local:2")
+    assert status == 2 and "pip install 'datakit[distributed]'" in err
+    assert "Traceback" not in err

@@ -132,7 +132,7 @@ def on_scheduler(command):
 
         try:
             connection = cluster.connect(spec)
-        except (cluster.SchedulerUnreachable, ValueError) as exc:
+        except (cluster.SchedulerUnreachable, ValueError, ImportError) as exc:
             raise UsageError(str(exc)) from None
         with connection:
             out.note(f"loading on {connection.describe()}")
