@@ -82,7 +82,7 @@ def _need_distributed():
         import distributed
     except ImportError:
         raise ImportError("running on a Dask cluster needs the distributed package: "
-                          "pip install 'datakit[distributed]'") from None
+                          "pip install 'datakit[distributed]'", name="distributed") from None
     return distributed
 
 

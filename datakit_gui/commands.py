@@ -29,7 +29,7 @@ def explain(exc: BaseException) -> str:
     if isinstance(exc, (SchedulerUnreachable, SchedulerLost, PathMapError)):
         return (f"{text}\n\nChange the scheduler or the path map, or run jobs on this "
                 "computer: Data > Run Jobs On…")
-    if isinstance(exc, ImportError):
+    if isinstance(exc, ImportError) and exc.name == "distributed":
         return f"{text}\n\nInstall it, or run jobs on this computer: Data > Run Jobs On…"
     if isinstance(exc, FileNotFoundError):
         return f"{text}\n\nCheck the path, or open another folder (File > Open Folder, Ctrl+O)."
