@@ -208,7 +208,7 @@ class JobRunner(QObject):
             if self._closed:
                 raise Cancelled("the window is closing")
             connection = self._connection
-            if connection is not None and connection.client.status not in ("running", "connecting"):
+            if connection is not None and connection.client.status != "running":
                 connection.close()
                 connection = self._connection = None
             if connection is None:
