@@ -46,7 +46,7 @@ from .errors import Cancelled
 from .pathmap import PathMap, PathMapError, describe
 
 if TYPE_CHECKING:   # engine (numpy, pandas) is imported where it is used: the command
-    from . import engine    # line checks --scheduler with parse_local before loading it
+    from . import engine  # line checks --scheduler with parse_local before loading it
 
 DEFAULT_PORT = 8786
 CONNECT_TIMEOUT_S = 10.0
@@ -142,7 +142,7 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
             f"cannot reach the Dask scheduler at {address}: the connection was refused. "
             f"Is the scheduler running ('dask scheduler' listens on port {DEFAULT_PORT}), "
             "and is the port right?") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise SchedulerUnreachable(
             f"cannot reach the Dask scheduler at {address}: no answer within {timeout:g} s. "
             "Check the address, the network or VPN, and that a firewall lets the port "
@@ -193,7 +193,7 @@ class Connection:
             if self.cluster is not None:
                 self.cluster.close()
 
-    def __enter__(self) -> "Connection":
+    def __enter__(self) -> Connection:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -260,7 +260,7 @@ class InFlight:
             self._when = now
             try:
                 self._value = max(2, 2 * sum(self.client.nthreads().values()))
-            except Exception:  # the scheduler is briefly unavailable: keep the last figure
+            except Exception:  # noqa: BLE001, S110 - scheduler briefly away: keep the last
                 pass
         return self._value
 

@@ -19,12 +19,12 @@ import pytest
 
 pytest.importorskip("distributed")
 
-import datakit  # noqa: E402
-from datakit import cluster  # noqa: E402
-from datakit.demo import generate  # noqa: E402
-from datakit.pathmap import PathMapError  # noqa: E402
-from datakit.sources.base import TABLE  # noqa: E402
-from datakit.testing import assert_frames_equal  # noqa: E402
+import datakit
+from datakit import cluster
+from datakit.demo import generate
+from datakit.pathmap import PathMapError
+from datakit.sources.base import TABLE
+from datakit.testing import assert_frames_equal
 
 CRASH = "crash_test"
 
@@ -181,7 +181,7 @@ def test_a_worker_killed_mid_job_loses_nothing(crash, dask_client, executor):
 
 
 def test_a_cell_that_kills_every_worker_is_reported_and_not_cached(crash, executor):
-    dataset, path = crash("die")
+    dataset, _ = crash("die")
     dataset = dataset.head(2)                     # the crash cell and one other
     report = dataset.validate(executor=executor)
     crash_cell = report.iloc[0][["Subject", "Session", "Task"]].tolist()
@@ -375,7 +375,7 @@ def test_cli_build_on_a_local_cluster(ds, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "datakit", "build", str(ds.roots[0]), "--scheduler", "local:1",
          "--exclude-task", "widefield", "-o", str(out), "--no-progress"],
-        capture_output=True, text=True, timeout=180)
+        capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr
     assert "loading on a local Dask cluster (1 worker, 1 thread)" in done.stderr
     assert "Traceback" not in done.stderr
@@ -389,7 +389,7 @@ def test_cli_bad_scheduler_and_path_map_options_exit_2_before_any_work(ds, dask_
     root = ds.roots[0]
     port = _free_port()
     started = time.monotonic()
-    status, out, err = _cli(capsys, "validate", tmp_path / "not-opened-yet", "--scheduler",
+    status, _, err = _cli(capsys, "validate", tmp_path / "not-opened-yet", "--scheduler",
                             f"127.0.0.1:{port}")
     assert status == 2 and time.monotonic() - started < 5
     assert f"cannot reach the Dask scheduler at tcp://127.0.0.1:{port}" in err
@@ -408,7 +408,7 @@ def test_cli_bad_scheduler_and_path_map_options_exit_2_before_any_work(ds, dask_
     for options, fragment in cases:
         for command in ("validate", "build"):
             extra = ["-o", tmp_path / "x.pkl"] if command == "build" else []
-            status, out, err = _cli(capsys, command, root, *options, *extra, "--no-cache")
+            status, _, err = _cli(capsys, command, root, *options, *extra, "--no-cache")
             errors = [line for line in err.splitlines() if "error:" in line]
             assert status == 2 and len(errors) == 1, (options, err)
             assert fragment in errors[0], (options, errors[0])
@@ -420,6 +420,6 @@ def test_cli_without_distributed_says_what_to_install(ds, capsys, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "distributed", None)     # as if not installed
-    status, out, err = _cli(capsys, "validate", ds.roots[0], "--scheduler", "local:2")
+    status, _, err = _cli(capsys, "validate", ds.roots[0], "--scheduler", "local:2")
     assert status == 2 and "pip install 'datakit[distributed]'" in err
     assert "Traceback" not in err

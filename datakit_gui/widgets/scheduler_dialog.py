@@ -7,8 +7,16 @@ background, once the dialog is closed.
 """
 from __future__ import annotations
 
-from PySide6.QtWidgets import (QButtonGroup, QDialog, QDialogButtonBox, QLabel, QLineEdit,
-                               QPlainTextEdit, QRadioButton, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QRadioButton,
+    QVBoxLayout,
+)
 
 from datakit.cluster import normalise_address, parse_local
 from datakit.pathmap import EXAMPLE, PathMapError, parse_rule

@@ -10,8 +10,8 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from datakit_gui.jobs import ERROR, MAIN, OK  # noqa: E402
-from datakit_gui.preferences import Preferences  # noqa: E402
+from datakit_gui.jobs import ERROR, MAIN, OK
+from datakit_gui.preferences import Preferences
 
 
 def _free_port() -> int:
@@ -33,8 +33,8 @@ def test_validate_and_materialize_run_on_the_scheduler_chosen(window, qtbot, dia
     dask_client.wait_for_workers(2, timeout=60)
     address = dask_client.scheduler.address
     assert window.jobs_where.text() == "Jobs: this computer"
-    _choose(window, qtbot, dialog_log, (True, address, [f"{demo_dataset.roots[0]}="
-                                                        f"{demo_dataset.roots[0]}"]))
+    identity = f"{demo_dataset.roots[0]}={demo_dataset.roots[0]}"   # a path map, used as is
+    _choose(window, qtbot, dialog_log, (True, address, [identity]))
     asked = [c for c in dialog_log["calls"] if c[0] == "ask_run_on"]
     assert asked == [("ask_run_on", (False, "", [], 2))]      # what the dialog was shown
     assert window.jobs_where.text() == f"Jobs: Dask {address} · 2 workers"
@@ -59,7 +59,7 @@ def test_validate_and_materialize_run_on_the_scheduler_chosen(window, qtbot, dia
     # remembered: a new window (same settings file) runs on the same scheduler
     prefs = Preferences(window.prefs.settings)
     assert prefs.scheduler() == (True, address)
-    assert prefs.path_map() == [f"{demo_dataset.roots[0]}={demo_dataset.roots[0]}"]
+    assert prefs.path_map() == [identity]
     window.grab().save(str(tmp_path / "window-on-dask.png"))
 
     # back to this computer: the address is kept for next time, jobs load here again
@@ -77,7 +77,7 @@ def test_an_unreachable_scheduler_is_one_clear_error_and_loses_nothing(window, q
                                                                       dialog_log, executor):
     port = _free_port()
     _choose(window, qtbot, dialog_log, (True, f"127.0.0.1:{port}", []), outcome=ERROR)
-    (_, (title, message, details)), = dialog_log["errors"]()
+    (_, (title, message, _details)), = dialog_log["errors"]()
     assert title == "Connect to the Dask scheduler failed"
     assert f"tcp://127.0.0.1:{port}" in message and "refused" in message
     assert "Data > Run Jobs On…" in message
