@@ -20,6 +20,13 @@ def test_every_spelling_of_a_path_map_gives_the_same_rules():
     settings = datakit.Settings(path_map="Z:/lab=/mnt/lab")
     assert settings.path_map == rules[:1]
     assert settings.replace(path_map={"Z:/lab": "/mnt/lab"}) == settings   # hashable, equal
+    before = datakit.get_settings()
+    try:                                   # the session-wide default, as for other settings
+        datakit.configure(path_map=["Z:/lab=/mnt/lab"])
+        assert datakit.get_settings().path_map == rules[:1]
+    finally:
+        datakit.configure(before)
+    assert datakit.get_settings().path_map == ()
 
 
 @pytest.mark.parametrize("bad, fragment", [
