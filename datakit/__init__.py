@@ -62,6 +62,10 @@ def __getattr__(name):
         from . import profile  # imported on first use: the CLI's --help stays light
 
         return getattr(profile, name)
+    if name == "cluster":   # Dask: datakit.cluster.connect(...); distributed loads on use
+        import importlib
+
+        return importlib.import_module(".cluster", __name__)
     if name == "__version__":
         return get_version()
     if name == "settings":

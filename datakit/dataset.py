@@ -428,6 +428,18 @@ class Dataset:
             raise TypeError(f"protocol must be a datakit.Protocol or None, got {type(protocol).__name__}")
         return self._derive(expectations=self._expectations().with_protocol(protocol))
 
+    def with_settings(self, settings: Settings | None = None, **changes) -> "Dataset":
+        """The same Dataset loading with other settings (nothing is re-read from disk).
+
+        >>> ds.with_settings(path_map="Z:/lab=/mnt/lab")      # for a Dask cluster
+        """
+        base = settings if settings is not None else self._settings
+        if not isinstance(base, Settings):
+            raise TypeError(f"settings must be a datakit.Settings, got {type(base).__name__}")
+        ds = self._derive()
+        ds._settings = base.replace(**changes) if changes else base
+        return ds
+
     # running ----------------------------------------------------------------------
 
     def _tasks(self, mode: str) -> tuple[list[engine.CellTask], tuple[str, ...]]:
@@ -457,6 +469,11 @@ class Dataset:
         the Dataset was opened with ``cache=False``) a (cell, source) whose files, source
         and settings are as at its last validation reports that outcome (``cached``
         True) without being loaded; ``use_cache=False`` loads everything.
+
+        ``executor``: any ``concurrent.futures.Executor`` to load on instead of a new
+        process pool, e.g. a Dask ``client.get_executor()`` (see :mod:`datakit.cluster`:
+        ``settings.path_map`` applies to the paths sent to its workers; a cell whose
+        worker died is reported as an error with the reason and is not cached).
         """
         from .errors import Cancelled
         from .revalidate import Plan
@@ -468,10 +485,14 @@ class Dataset:
         plan = Plan(tasks, _index.shared() if use else None)
         # pairs reused from the cache, or with no file, count as done at once
         settled = sum(len(t.active) for t in tasks) - sum(len(t.active) for t in plan.rerun)
-        fresh = engine.run(plan.rerun, workers=workers, parallel=parallel, executor=executor,
-                           progress=progress, cancel=cancel,
-                           done_before=(settled, f"{len(plan.reused)} unchanged since their "
-                                                 "last validation"))
+        try:
+            fresh = engine.run(plan.rerun, workers=workers, parallel=parallel, executor=executor,
+                               progress=progress, cancel=cancel,
+                               done_before=(settled, f"{len(plan.reused)} unchanged since their "
+                                                     "last validation"))
+        except ConnectionError as exc:   # a lost Dask scheduler: keep what finished
+            plan.store(getattr(exc, "results", []))
+            raise
         plan.store(fresh)
         results = plan.merge(fresh)
         return self._with_expected(engine.errors_frame(tasks, results, self._inventory.index.names))
@@ -523,6 +544,10 @@ class Dataset:
         for the first failed file, naming subject, session, task, source and path.
         ``strict=False`` leaves failed cells NaN; ``return_errors=True`` also returns the
         validate()-style report.
+
+        ``executor``: any ``concurrent.futures.Executor`` to load on instead of a new
+        process pool, e.g. a Dask ``client.get_executor()``; the frame equals a local
+        run's (see :mod:`datakit.cluster` for the path map and what a dead worker does).
         """
         tasks, active = self._tasks(engine.MATERIALIZE)
         results = engine.run(tasks, workers=workers, parallel=parallel, executor=executor,
@@ -548,7 +573,8 @@ class Dataset:
              cancel=None, return_errors: bool = False):
         """Materialize and write to disk atomically; pickle by default, HDF5 via
         ``format="hdf5"`` or a ``.h5``/``.hdf5`` suffix.  An unsupported format is
-        refused before anything is loaded.
+        refused before anything is loaded.  ``executor`` is passed to the loading (a
+        Dask ``client.get_executor()`` loads on the cluster; the file is written here).
 
         HDF5 is written cell by cell as cells load (the frame is never held whole:
         memory stays bounded by the cells in flight); pickle materializes first.  The

@@ -8,8 +8,10 @@ clock does not depend on what you chose to look at); it is just not reported.
 
 Cells run on a ``concurrent.futures.Executor``: a process pool by default (parsing
 holds the GIL, so threads barely help; see ``bench/bench_library.py``), a thread pool
-with ``parallel="thread"``, in this process with ``workers=1``, or any executor you pass
-(a Dask ``Client.get_executor()`` works: tasks and results are plain picklable data).
+with ``parallel="thread"``, in this process with ``workers=1``, or any executor you pass.
+A Dask ``Client.get_executor()`` is supported (:mod:`datakit.cluster`): its tasks go
+through the path map, a probe checks that the workers see the files before any work,
+and a cell whose worker died is reported as failed with the reason.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import Cancelled, LoadError
-from .layout import check_stream, stream_features
+from .layout import META_FEATURE, check_stream, stream_features
 from .progress import Reporter
 from .settings import Settings
 from .sources.base import LoadContext
@@ -52,6 +54,9 @@ class CellTask:
     classes: dict                   # tag -> DataSource subclass
     settings: Settings
     mode: str
+    #: Set on tasks sent to a Dask worker: tag -> path as the submitting machine spells
+    #: it (``row`` then holds the paths the worker reads, after the path map).
+    client_paths: dict | None = None
 
 
 @dataclass
@@ -64,6 +69,8 @@ class LoadOutcome:
     traceback: str | None = None
     exception: BaseException | None = None   # the original (or a picklable stand-in)
     cached: bool = False            # reused from the index (validate), not loaded now
+    transient: bool = False         # not the file's fault (a worker died, or could not see
+                                    # the file): reported, never stored in the cache
 
 
 @dataclass
@@ -102,6 +109,10 @@ def iter_loads(task: CellTask, *, cancel=None):
             yield tag, None, None, None
             continue
         path = str(path)
+        if task.client_paths is not None and not os.path.exists(path):
+            streams[tag] = None
+            yield tag, path, None, _not_on_worker(task, tag, path)
+            continue
         context = LoadContext(
             subject=subject,
             session=session,
@@ -151,10 +162,42 @@ def _load_cell(task: CellTask, cancel, on_load) -> CellResult:
                 result.outcomes.append(LoadOutcome(
                     tag, STATUS_ERROR, path, type(exc).__name__, _message(exc),
                     "".join(_traceback.format_exception(exc)),
-                    _portable(exc) if task.mode == MATERIALIZE else None))
+                    _portable(exc) if task.mode == MATERIALIZE else None,
+                    transient=isinstance(exc, NotOnWorker)))
         if on_load:
             on_load(task.key, tag)
+    if task.client_paths is not None:
+        _as_client_sees_it(task, result)
     return result
+
+
+class NotOnWorker(FileNotFoundError):
+    """A file of a task sent to a Dask worker does not exist on that worker."""
+
+
+def _not_on_worker(task: CellTask, tag: str, path: str) -> NotOnWorker:
+    import socket
+
+    origin = task.client_paths.get(tag)
+    mapped = f" (the path map's translation of {origin})" if str(origin) != path else ""
+    return NotOnWorker(
+        f"{path}{mapped} does not exist on Dask worker {socket.gethostname()}: check that "
+        "the worker mounts the experiment and the path map (--path-map FROM=TO)")
+
+
+def _as_client_sees_it(task: CellTask, result: CellResult) -> None:
+    """Paths in the outcomes and in each stream's meta as the submitting machine spells
+    them, so a cluster's frame and report equal a local run's."""
+    back = {str(task.row[tag]): str(original) for tag, original in task.client_paths.items()
+            if original is not None and task.row.get(tag) is not None}
+    for outcome in result.outcomes:
+        if outcome.path is not None:
+            outcome.path = back.get(outcome.path, outcome.path)
+    for features in result.features.values():
+        meta = features.get(META_FEATURE)
+        if isinstance(meta, dict):
+            features[META_FEATURE] = {k: back.get(v, v) if isinstance(v, str) else v
+                                      for k, v in meta.items()}
 
 
 class _RemoteTraceback(Exception):
@@ -337,6 +380,19 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
             return []
         if executor is None and (workers == 1 or len(tasks) <= 1):
             _run_inline(tasks, results, reporter, cancel, stop_on_error, on_result, finish)
+        elif executor is not None and is_dask(executor):
+            from . import cluster
+
+            sent = cluster.prepare(tasks, executor, cancel=cancel)   # raises before any work
+            try:
+                _run_pool(executor, tasks, results, reporter, cancel, stop_on_error,
+                          max_in_flight=cluster.InFlight(executor), on_result=on_result,
+                          finish=finish, send=sent, submit_options={"pure": False},
+                          lost=cluster.lost_cell, wait_cancelled=False,
+                          check=cluster.ConnectionCheck(executor))
+            except cluster.SchedulerLost as exc:     # what finished is handed on
+                exc.results = [results[t.position] for t in tasks if t.position in results]
+                raise
         else:
             own = executor is None
             in_main = any(cls.__module__ == "__main__" for cls in tasks[0].classes.values())
@@ -344,7 +400,7 @@ def run(tasks: list[CellTask], *, workers: int | None = None, parallel: str = "p
                 if own else executor
             try:
                 _run_pool(pool, tasks, results, reporter, cancel, stop_on_error,
-                          max_in_flight=max(2, 2 * (workers or 1)), on_result=on_result,
+                          max_in_flight=lambda: max(2, 2 * (workers or 1)), on_result=on_result,
                           finish=finish)
             except BrokenProcessPool as exc:
                 # worker processes could not start or died (killed, out of memory):
@@ -384,27 +440,54 @@ def _run_inline(tasks, results, reporter, cancel, stop_on_error, on_result=None,
             return
 
 
+def is_dask(executor) -> bool:
+    """Is ``executor`` a Dask ``Client.get_executor()`` (without importing distributed)?"""
+    return type(executor).__module__.split(".", 1)[0] == "distributed"
+
+
 def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flight,
-              on_result=None, finish=None):
+              on_result=None, finish=None, send=None, submit_options=None, lost=None,
+              wait_cancelled=True, check=None):
+    """Keep ``max_in_flight()`` cells submitted; ``send`` (same order as ``tasks``) is
+    what is submitted when it differs from ``tasks``; ``lost(task, exc)`` turns a future
+    that failed outside ``run_cell`` (a worker died) into that cell's result.
+
+    On return (stop_on_error, cancel) the pending cells are cancelled, and waited for
+    when ``wait_cancelled``.  A Dask executor's futures are not: one cancelled while its
+    task finishes is never marked done (distributed's ClientExecutor), and a task that
+    already runs on a worker cannot be stopped anyway.  ``check(finished, total)``,
+    called between waits, raises when the executor can no longer deliver (a lost
+    Dask scheduler).  ``finish`` runs in the worker on each cell's result, ``on_result``
+    here as each arrives (see :func:`run`)."""
     pending: dict[cf.Future, CellTask] = {}
-    queue = iter(tasks)
+    queue = iter(zip(tasks, send if send is not None else tasks))
     exhausted = False
     try:
         while True:
-            while not exhausted and len(pending) < max_in_flight:
-                task = next(queue, None)
-                if task is None:
+            limit = max_in_flight()
+            while not exhausted and len(pending) < limit:
+                pair = next(queue, None)
+                if pair is None:
                     exhausted = True
                     break
-                pending[pool.submit(run_cell, task, finish=finish)] = task
+                task, sent = pair
+                pending[pool.submit(run_cell, sent, finish=finish, **(submit_options or {}))] = task
             if not pending:
                 return
             done, _ = cf.wait(pending, timeout=0.05, return_when=cf.FIRST_COMPLETED)
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
+            if check is not None:
+                check(len(results), len(tasks))
             for future in done:
                 task = pending.pop(future)
-                result = _handed_over(future.result(), on_result)
+                try:
+                    result = future.result()
+                except (Exception, cf.CancelledError) as exc:
+                    if lost is None:
+                        raise
+                    result = lost(task, exc)
+                result = _handed_over(result, on_result)
                 results[task.position] = result
                 reporter.advance(len(task.active), _label(task.key))
                 if stop_on_error and _failed(result):
@@ -412,7 +495,7 @@ def _run_pool(pool, tasks, results, reporter, cancel, stop_on_error, max_in_flig
     finally:
         for future in pending:
             future.cancel()
-        if pending:
+        if pending and wait_cancelled:
             cf.wait(pending)
 
 

@@ -91,7 +91,9 @@ class Plan:
         return [(f, self._stat(f)) for f in files]
 
     def _fingerprint(self, task: engine.CellTask, tag: str) -> str:
-        parts = [package_version(), repr(task.settings), task.mode]
+        # the path map only says where workers find the files: a run on a cluster reuses
+        # (and feeds) the outcomes of local runs
+        parts = [package_version(), repr(task.settings.replace(path_map=())), task.mode]
         for dep in sorted(_closure(tag, task.classes)):
             path = task.row.get(dep)
             parts.append([dep, source_identity(task.classes[dep]),
@@ -148,7 +150,8 @@ class Plan:
         for result in fresh:
             for outcome in result.outcomes:
                 known = self.fingerprints.get((result.position, outcome.tag))
-                if known is None or outcome.path is None or outcome.status == engine.STATUS_MISSING:
+                if known is None or outcome.path is None or outcome.status == engine.STATUS_MISSING \
+                        or outcome.transient:   # a worker died or could not see the file
                     continue
                 path, fingerprint = known
                 rows.append((outcome.tag, path, fingerprint, outcome.status, outcome.error_type,

@@ -109,6 +109,17 @@ class Settings:
     #: stat/ops, pickled datasets).  ``None`` means: follow the environment
     #: variable ``DATAKIT_ALLOW_PICKLE`` (default allowed).
     allow_pickle: bool | None = None
+    #: Where Dask workers find the files: ``(FROM, TO)`` prefix pairs applied to the
+    #: paths of each cell task sent to a Dask worker (never to local runs).  Accepts
+    #: ``"Z:/lab=/mnt/lab"``, a list of such strings, a dict or pairs; see
+    #: :mod:`datakit.pathmap`.  It does not change what a file loads to, so it is not
+    #: part of a validation's fingerprint.
+    path_map: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self):
+        from .pathmap import parse
+
+        object.__setattr__(self, "path_map", parse(self.path_map))
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)

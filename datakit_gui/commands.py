@@ -24,11 +24,19 @@ from .streams import extract
 
 def explain(exc: BaseException) -> str:
     """A short message for a failed job that says what to do next."""
+    from datakit.cluster import SchedulerLost, SchedulerUnreachable
+    from datakit.pathmap import PathMapError
+
     text = str(exc) or type(exc).__name__
     if isinstance(exc, NotADirectoryError):
         return (f"{text}\n\nOpen the experiment folder (the one that holds data/ and "
                 "processed/), not a file. A saved dataset (.h5, .pkl) opens with File > Open "
                 "Saved Dataset (Ctrl+Shift+O).")
+    if isinstance(exc, (SchedulerUnreachable, SchedulerLost, PathMapError)):
+        return (f"{text}\n\nChange the scheduler or the path map, or run jobs on this "
+                "computer: Data > Run Jobs On…")
+    if isinstance(exc, ImportError) and exc.name == "distributed":
+        return f"{text}\n\nInstall it, or run jobs on this computer: Data > Run Jobs On…"
     if isinstance(exc, FileNotFoundError):
         return f"{text}\n\nCheck the path, or open another folder (File > Open Folder, Ctrl+O)."
     if isinstance(exc, PermissionError):
@@ -158,10 +166,16 @@ class Commands(QObject):
             return False
         return True
 
+    def _for_jobs(self, dataset):
+        """``dataset`` with the path map of the preferences (it only changes the paths
+        sent to Dask workers; a run on this computer ignores it)."""
+        rules = self.prefs.path_map()
+        return dataset.with_settings(path_map=rules) if rules else dataset
+
     def validate(self) -> bool:
         if not self._need_dataset():
             return False
-        dataset = self.state.filtered
+        dataset = self._for_jobs(self.state.filtered)
 
         def run(ctx):
             return dataset.validate(progress=ctx.progress, cancel=ctx.cancel, executor=ctx.executor)
@@ -182,7 +196,7 @@ class Commands(QObject):
     def materialize(self) -> bool:
         if not self._need_dataset():
             return False
-        dataset = self.state.filtered
+        dataset = self._for_jobs(self.state.filtered)
 
         def run(ctx):
             return dataset.materialize(strict=False, return_errors=True, progress=ctx.progress,
@@ -344,7 +358,7 @@ class Commands(QObject):
             return self._open_saved_hdf5(path)
 
         def run(ctx):
-            future = ctx.executor.submit(datakit.load_dataset, path, allow_pickle=allow_pickle)
+            future = ctx.local_executor.submit(datakit.load_dataset, path, allow_pickle=allow_pickle)
             return future.result()
 
         def done(frame):
@@ -371,7 +385,7 @@ class Commands(QObject):
             frame = None
             if size <= EAGER_BYTES:
                 ctx.progress(0, 0, f"loading {name} ({_size(size)}) as df")
-                frame = ctx.executor.submit(datakit.load_dataset, path).result()
+                frame = ctx.local_executor.submit(datakit.load_dataset, path).result()
             return saved, frame, view, {str(saved.path): Path(saved.path).stat().st_size}
 
         def done(result):
@@ -390,6 +404,40 @@ class Commands(QObject):
                                   "saved.load(subject=...) in the console")
 
         return self._submit(f"Open {name}", run, done)
+    # where jobs run ---------------------------------------------------------------
+
+    def ask_run_on(self) -> bool:
+        """The "Run jobs on a Dask scheduler at …" preference (Data > Run Jobs On…)."""
+        use, address = self.prefs.scheduler()
+        answer = dialogs.ask_run_on(self.window, use, address, self.prefs.path_map(),
+                                    self.jobs.workers)
+        if answer is None:
+            return False
+        use, address, rules = answer
+        return self.run_on(address if use else None, rules, remember_address=address)
+
+    def run_on(self, scheduler: str | None, path_map=(), *, remember_address: str | None = None) -> bool:
+        """Run jobs on ``scheduler`` (an address or local:N; None: this computer) with
+        ``path_map``; remembered, and a connection is tried at once in the background."""
+        try:
+            self.jobs.set_scheduler(scheduler)
+        except JobBusy as exc:
+            self.message.emit(str(exc))
+            return False
+        self.prefs.set_scheduler(scheduler is not None,
+                                 remember_address if remember_address is not None else scheduler or "")
+        self.prefs.set_path_map(list(path_map))
+        if scheduler is None:
+            self.message.emit(f"Jobs run on {self.jobs.where()[1]}.")
+            return True
+
+        def connect(ctx):
+            ctx.progress(0, 0, f"connecting to {scheduler}")
+            ctx.executor          # noqa: B018 - connects (in this thread)
+            return self.jobs.where()[1]
+
+        return self._submit("Connect to the Dask scheduler", connect,
+                            lambda where: self.message.emit(f"Jobs run on {where}."))
 
     # what should exist ------------------------------------------------------------
 

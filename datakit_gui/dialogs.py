@@ -6,7 +6,7 @@ test never blocks on a dialog; callers always go through the module attribute
 """
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFileDialog, QMessageBox
+from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
 
 PICKLE_WARNING = (
     "Opening a pickle file runs code stored in it. Only open files you or a colleague "
@@ -116,3 +116,14 @@ def ask_unsaved_protocol(parent) -> str:
     answer = box.exec()
     return {QMessageBox.StandardButton.Save: "save",
             QMessageBox.StandardButton.Discard: "discard"}.get(QMessageBox.StandardButton(answer), "cancel")
+
+
+def ask_run_on(parent, use: bool, address: str, path_map, workers: int):
+    """Where jobs run: ``(use a Dask scheduler, its address, path map rules)``, or None
+    when cancelled (see :class:`~datakit_gui.widgets.scheduler_dialog.SchedulerDialog`)."""
+    from .widgets.scheduler_dialog import SchedulerDialog
+
+    dialog = SchedulerDialog(parent, use=use, address=address, path_map=path_map, workers=workers)
+    if QDialog.DialogCode(dialog.exec()) != QDialog.DialogCode.Accepted:
+        return None
+    return dialog.values()

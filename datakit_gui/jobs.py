@@ -12,6 +12,12 @@ materialize and save (a second one is refused while one runs); ``cell`` loads th
 selected cell for the plot (a new request cancels the previous one), with its own
 one-process pool so plotting stays quick while a materialize keeps the main pool busy.
 
+With a Dask scheduler set (:meth:`JobRunner.set_scheduler`, the "Run jobs on a Dask
+scheduler" preference) the main lane's ``ctx.executor`` is a Dask client's executor,
+connected on first use from the job's thread (never the GUI thread).  The cell lane,
+and ``ctx.local_executor`` (files that are opened here, such as a saved dataset), stay
+on this computer.
+
 Plain ``threading`` rather than superqt's workers: those swap the process-global
 ``warnings.showwarning`` per worker, which two overlapping workers restore in the wrong
 order.
@@ -46,7 +52,7 @@ def default_workers() -> int:
 class JobContext:
     """Handed to a job function in its worker thread."""
 
-    def __init__(self, job: Job, executor_getter: Callable[[], Any]):
+    def __init__(self, job: Job, executor_getter: Callable[[bool], Any]):
         self._job = job
         self._executor_getter = executor_getter
         self.cancel = job.cancel_event
@@ -55,8 +61,14 @@ class JobContext:
 
     @property
     def executor(self):
-        """The lane's process pool (created on first use, shared by later jobs)."""
-        return self._executor_getter()
+        """Where the lane's library calls load: its process pool (created on first use,
+        shared by later jobs), or for the main lane the Dask scheduler when one is set."""
+        return self._executor_getter(False)
+
+    @property
+    def local_executor(self):
+        """The lane's process pool on this computer, whatever the scheduler setting."""
+        return self._executor_getter(True)
 
     def progress(self, done: int, total: int, message: str = "") -> None:
         """The library's progress callback; at most one GUI update per 50 ms, except the
@@ -140,6 +152,7 @@ class JobRunner(QObject):
     finished = Signal(object, str)              # Job, outcome
     busy_changed = Signal(bool)                 # the main lane started/stopped
     idle = Signal()                             # no job left in any lane
+    where_changed = Signal(str, str)            # where jobs run: (short, long), see where()
 
     def __init__(self, parent=None, *, workers: int | None = None, executor=None):
         super().__init__(parent)
@@ -153,10 +166,15 @@ class JobRunner(QObject):
         self._current: dict[str, Job] = {}
         self._live: set[Job] = set()      # started and not yet completed (superseded too)
         self._closed = False
+        self.scheduler: str | None = None       # Dask scheduler address or local:N
+        self._connection = None                 # datakit.cluster.Connection, once connected
+        self._connecting = threading.Lock()
 
     # pools ------------------------------------------------------------------------
 
-    def executor(self, lane: str = MAIN):
+    def executor(self, lane: str = MAIN, *, local: bool = False):
+        if lane == MAIN and not local and self.scheduler is not None:
+            return self._dask().executor
         with self._lock:
             if self._closed:
                 raise Cancelled("the window is closing")
@@ -170,6 +188,64 @@ class JobRunner(QObject):
                 self._executors[lane] = pool
                 self._owned.add(lane)
             return pool
+
+    # the Dask scheduler -----------------------------------------------------------
+
+    def set_scheduler(self, spec: str | None) -> None:
+        """Run main-lane jobs on a Dask scheduler (an address or ``local:N``), or on this
+        computer (None).  Connects on the next job; refused while a main job runs."""
+        spec = (spec or "").strip() or None
+        if self.busy(MAIN):
+            raise JobBusy("a job is running; change where jobs run when it is done")
+        if spec == self.scheduler:
+            return
+        with self._connecting:
+            old, self._connection = self._connection, None
+            self.scheduler = spec
+        if old is not None:      # a local cluster takes a second to stop: not in the GUI thread
+            threading.Thread(target=old.close, daemon=True, name="datakit-gui-dask-close").start()
+        self._tell_where()
+
+    def _dask(self):
+        """The connection to the scheduler (made now if needed; a lost one is replaced)."""
+        with self._connecting:
+            if self._closed:
+                raise Cancelled("the window is closing")
+            connection = self._connection
+            if connection is not None and connection.client.status != "running":
+                connection.close()
+                connection = self._connection = None
+            if connection is None:
+                from datakit import cluster
+
+                self._connection = connection = cluster.connect(self.scheduler)
+        self._tell_where()
+        return connection
+
+    def where(self) -> tuple[str, str]:
+        """Where main-lane jobs run: (a few words for the status bar, a sentence).
+
+        Asks a connected scheduler for its workers: call it from a job's thread, or
+        before the first connection."""
+        if self.scheduler is None:
+            return "this computer", f"this computer ({self.workers} worker processes)"
+        local = self.scheduler.lower().startswith("local")
+        short = "local Dask cluster" if local else f"Dask {self.scheduler}"
+        long = "a local Dask cluster" if local else f"the Dask scheduler at {self.scheduler}"
+        connection = self._connection
+        if connection is None:
+            return f"{short} (not connected yet)", f"{long} (connects at the next job)"
+        try:
+            workers = len(connection.workers())
+            return f"{short} · {workers} worker{'s' if workers != 1 else ''}", connection.describe()
+        except Exception:  # noqa: BLE001 - the scheduler went away since
+            return f"{short} (connection lost)", f"{long} (connection lost)"
+
+    def _tell_where(self) -> None:
+        try:
+            self.where_changed.emit(*self.where())
+        except RuntimeError:   # the window is gone
+            pass
 
     # jobs -------------------------------------------------------------------------
 
@@ -227,7 +303,7 @@ class JobRunner(QObject):
         job.completed.connect(completed)
         job.progressed.connect(lambda d, t, m: None if job.superseded else self.progressed.emit(job, d, t, m))
         self._current[lane] = job
-        job.start(lambda: self.executor(lane))
+        job.start(lambda local: self.executor(lane, local=local))
         self.started.emit(job)
         if lane == MAIN:
             self.busy_changed.emit(True)
@@ -254,3 +330,7 @@ class JobRunner(QObject):
             self._executors.clear()
         for _, pool in pools:
             pool.shutdown(wait=True, cancel_futures=True)
+        with self._connecting:
+            connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()

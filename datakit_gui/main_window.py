@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QStackedWidget
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMenu, QStackedWidget
 
 from . import dialogs, look, qtfix
 from .commands import Commands
@@ -60,6 +60,9 @@ class MainWindow(QMainWindow):
         self.prefs = Preferences(settings)
         self.state = AppState(self)
         self.jobs = JobRunner(self, workers=workers, executor=executor)
+        use_scheduler, scheduler = self.prefs.scheduler()
+        if use_scheduler and scheduler:     # connects at the first job, not now
+            self.jobs.set_scheduler(scheduler)
         self.commands = Commands(self, self.state, self.jobs, self.prefs)
         self._closing = False
         self._released = False
@@ -87,6 +90,11 @@ class MainWindow(QMainWindow):
         self._make_actions()
         self.job_status = JobStatus(self.jobs, self.actions["cancel"])
         self.statusBar().addPermanentWidget(self.job_status)
+        self.jobs_where = QLabel()
+        self.jobs_where.setObjectName("jobsWhere")
+        self.statusBar().addPermanentWidget(self.jobs_where)
+        self._show_where(*self.jobs.where())
+        self.jobs.where_changed.connect(self._show_where)
         self.commands.message.connect(lambda text: self.statusBar().showMessage(text, 15000))
         self.commands.opened.connect(self._opened)
         self.jobs.busy_changed.connect(self._update_actions)
@@ -171,6 +179,9 @@ class MainWindow(QMainWindow):
           "Write what each task should have (your right-click choices) to datakit.toml "
           "in the experiment folder")
         a("cancel", "&Cancel", c.cancel, "Esc", "Cancel the running job")
+        a("runOn", "Run Jobs &On…", c.ask_run_on, None,
+          "Run validate and materialize on this computer or on a Dask scheduler "
+          "(with a path map for workers that mount the data elsewhere)")
         a("console", "&Console", self.show_console, ["F12", "Ctrl+`"], "Open the IPython console")
         a("find", "&Find in Tree", self._find, QKeySequence.StandardKey.Find, "Search the experiment tree")
         a("resetFilters", "&Reset Filters", self.state.reset_filters, "Ctrl+Shift+R", "Clear every filter")
@@ -198,6 +209,8 @@ class MainWindow(QMainWindow):
         data_menu = menu.addMenu("&Data")
         for key in ("validate", "materialize", "exportNwb", "cancel"):
             data_menu.addAction(self.actions[key])
+        data_menu.addSeparator()
+        data_menu.addAction(self.actions["runOn"])
         data_menu.addSeparator()
         data_menu.addAction(self.actions["resetFilters"])
         view_menu = menu.addMenu("&View")
@@ -259,6 +272,11 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"datakit — {names}{unsaved}")
         self._update_actions()
 
+    def _show_where(self, short: str, long: str) -> None:
+        self.jobs_where.setText(f"Jobs: {short}")
+        self.jobs_where.setToolTip(f"Validate and Materialize load the files on {long}; plotting "
+                                   "a cell always loads here. Data > Run Jobs On… changes it.")
+
     def _opened(self, roots) -> None:
         self.welcome.refresh()
 
@@ -268,7 +286,7 @@ class MainWindow(QMainWindow):
         has = self.state.dataset is not None and not saved_view
         ready = has and self.state.filtered is not None and len(self.state.filtered) > 0
         self.actions["cancel"].setEnabled(busy)
-        for key in ("open", "openSaved", "demo"):
+        for key in ("open", "openSaved", "demo", "runOn"):
             self.actions[key].setEnabled(not busy)
         self.actions["refresh"].setEnabled(has and not busy)
         self.actions["validate"].setEnabled(ready and not busy)

@@ -1,4 +1,5 @@
-"""What the app remembers between runs (QSettings): recent folders and the window layout."""
+"""What the app remembers between runs (QSettings): recent folders, the window layout and
+where jobs run (this computer, or a Dask scheduler with its path map)."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings
@@ -52,6 +53,28 @@ class Preferences:
         if state is not None:
             window.restoreState(state)
         return restored
+
+    # where jobs run -----------------------------------------------------------------
+
+    def scheduler(self) -> tuple[bool, str]:
+        """(run jobs on a Dask scheduler?, its address or local:N); the address is kept
+        while the option is off."""
+        use = self.settings.value("jobs/use_scheduler", False, type=bool)
+        return bool(use), str(self.settings.value("jobs/scheduler", "") or "")
+
+    def set_scheduler(self, use: bool, address: str) -> None:
+        self.settings.setValue("jobs/use_scheduler", bool(use))
+        self.settings.setValue("jobs/scheduler", str(address or "").strip())
+
+    def path_map(self) -> list[str]:
+        """The path map's FROM=TO rules (applied to the paths sent to Dask workers)."""
+        value = self.settings.value("jobs/path_map", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in value or [] if str(v).strip()]
+
+    def set_path_map(self, rules) -> None:
+        self.settings.setValue("jobs/path_map", [str(r) for r in rules])
 
     def last_folder(self) -> str:
         recent = self.recent_folders()

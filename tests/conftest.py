@@ -37,3 +37,27 @@ def sample_experiment1(sample_data) -> Path:
 @pytest.fixture(scope="session")
 def sample_experiment2(sample_data) -> Path:
     return sample_data / "sample_experiment2"
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One Dask LocalCluster (2 single-threaded worker processes, no dashboard) shared by
+    every test that runs on Dask; skipped when ``distributed`` is not installed.
+
+    ``allowed-failures: 1``: a task is given up (KilledWorker) once two workers died
+    running it, so the tests that kill workers stay short.
+    """
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        cluster = distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},   # not 8787: it may be taken
+            silence_logs=logging.ERROR)
+    client = distributed.Client(cluster, set_as_default=False)
+    yield client
+    client.close()
+    cluster.close()

@@ -18,8 +18,10 @@ ds_cls = datakit.Dataset
 datakit.available_tags()          # loads every built-in source module too
 qt = sorted(m for m in sys.modules if m.split(".")[0] in
             ("PySide6", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph", "qtconsole", "datakit_gui", "qtpy"))
+dask = sorted(m for m in sys.modules if m.split(".")[0] in ("dask", "distributed"))
 print(json.dumps({
     "qt": qt,
+    "dask": dask,
     "hook_changed": sys.excepthook is not before_hook,
     "root_handlers_changed": list(logging.getLogger().handlers) != before_handlers,
     "datakit_handlers": [type(h).__name__ for h in logging.getLogger("datakit").handlers],
@@ -33,6 +35,7 @@ def test_import_datakit_loads_no_qt_and_configures_nothing(tmp_path):
                          text=True, check=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["qt"] == []
+    assert report["dask"] == []          # distributed is imported only to run on a cluster
     assert not report["hook_changed"]
     assert not report["root_handlers_changed"]
     assert report["datakit_handlers"] == ["NullHandler"]

@@ -30,7 +30,9 @@ def _classify(exc: BaseException) -> tuple[int, str, bool]:
     """(exit status, one-line message, whether to hint at --debug) for an exception."""
     from ..errors import Cancelled, LoadError, PickleRefused
 
-    if isinstance(exc, UsageError):
+    from ..pathmap import PathMapError
+
+    if isinstance(exc, (UsageError, PathMapError)):   # a path map that does not fit: usage
         return EXIT_USAGE, str(exc), False
     if isinstance(exc, LoadError):
         where = f"subject {exc.subject}, session {exc.session}"

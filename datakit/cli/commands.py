@@ -8,7 +8,7 @@ from pathlib import Path
 from . import output as out
 from .selection import (AXES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, cell_label,
                         counts_line, error_lines, expectation_rules, human_size, labels,
-                        need_cells, note_conflicts, open_dataset, selected_conflicts,
+                        need_cells, note_conflicts, on_scheduler, open_dataset, selected_conflicts,
                         shell_args, show_progress, write_report)
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "UsageError"]
@@ -190,7 +190,8 @@ def cmd_validate(args) -> int:
     ds = open_dataset(args)
     need_cells(ds, "validate")
     started = time.perf_counter()
-    report = ds.validate(progress=show_progress(args), workers=args.workers)
+    report = ds.validate(progress=show_progress(args), workers=args.workers,
+                         executor=args.executor)
     elapsed = time.perf_counter() - started
     n_errors = int((report["status"] == "error").sum())
     index_names = [n for n in ds.inventory.index.names]
@@ -282,7 +283,7 @@ def cmd_build(args) -> int:
     started = time.perf_counter()
     saved = save_dataset(ds, target, format=fmt, strict=args.strict, hdf_key=args.hdf_key,
                          progress=show_progress(args), workers=args.workers,
-                         return_errors=not args.strict)
+                         executor=args.executor, return_errors=not args.strict)
     written, errors = saved.path, saved.errors
     elapsed = time.perf_counter() - started
     rows, cols = saved.shape
@@ -464,8 +465,8 @@ def _sources_text(rows) -> str:
 COMMANDS = {
     "inspect": cmd_inspect,
     "missing": cmd_missing,
-    "validate": cmd_validate,
-    "build": cmd_build,
+    "validate": on_scheduler(cmd_validate),
+    "build": on_scheduler(cmd_build),
     "profile": cmd_profile,
     "shell": cmd_shell,
     "demo": cmd_demo,

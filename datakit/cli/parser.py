@@ -82,6 +82,29 @@ def positive_float(text: str) -> float:
     return value
 
 
+def scheduler_spec(text: str) -> str:
+    """--scheduler: an address (checked when connecting) or local:N with N >= 1."""
+    from ..cluster import parse_local
+
+    try:
+        parse_local(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--scheduler ", "", 1)) from None
+    if not text.strip():
+        raise argparse.ArgumentTypeError("empty; give HOST:PORT (e.g. tcp://scheduler:8786) or local:N")
+    return text.strip()
+
+
+def path_map_rule(text: str) -> tuple[str, str]:
+    """--path-map FROM=TO, checked here so a typo fails before any work."""
+    from ..pathmap import PathMapError, parse_rule
+
+    try:
+        return parse_rule(text)
+    except PathMapError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # --------------------------------------------------------------------------------------
 # shared option groups
 
@@ -136,6 +159,22 @@ def _add_run(parser: argparse.ArgumentParser, *, workers: bool = True) -> None:
                      help="never show a progress bar")
 
 
+def _add_cluster(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "Dask cluster",
+        "Load on a Dask cluster instead of this machine's cores (needs\n"
+        "pip install 'datakit[distributed]'). Workers must see the experiment: where they\n"
+        "mount it elsewhere, --path-map rewrites the paths sent to them.")
+    group.add_argument("--scheduler", type=scheduler_spec, metavar="ADDRESS",
+                       help="a running Dask scheduler (tcp://host:8786; the port defaults to "
+                            "8786), or local:N to start a local cluster of N worker "
+                            "processes for this command")
+    group.add_argument("--path-map", dest="path_map", type=path_map_rule, action="append",
+                       metavar="FROM=TO",
+                       help="paths starting with FROM here start with TO on the workers, "
+                            "e.g. 'Z:/lab=/mnt/lab' (repeatable; longest FROM wins)")
+
+
 def _add_report_output(parser: argparse.ArgumentParser, what: str) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--format", choices=FORMATS, default=None,
@@ -187,17 +226,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(sub, "validate", "Load every file and report ok / missing / error per "
                  "source; exit status 1 if any file failed to load.",
                  "  datakit validate /data/exp --workers 4\n"
+                 "  datakit validate /data/exp --scheduler tcp://scheduler:8786 --path-map 'Z:/lab=/mnt/lab'\n"
                  "  datakit validate /data/exp -o report.csv     (the full report, tracebacks included)",
                  [debug])
     _add_roots(p)
     _add_selection(p)
     _add_report_output(p, "the full report")
     _add_run(p)
+    _add_cluster(p)
 
     p = _command(sub, "build", "Load the selection into one DataFrame and save it "
                  "(pickle or HDF5).",
                  "  datakit build /data/exp -o exp.h5\n"
-                 "  datakit build /data/exp --session ses-05 --no-strict -o ses05.pkl", [debug])
+                 "  datakit build /data/exp --session ses-05 --no-strict -o ses05.pkl\n"
+                 "  datakit build /data/exp --scheduler local:4 -o exp.h5", [debug])
     _add_roots(p)
     group = p.add_argument_group("output")
     group.add_argument("-o", "--output", metavar="OUT",
@@ -214,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "(exit status 1 if any)")
     _add_selection(p)
     _add_run(p)
+    _add_cluster(p)
     compat.add_build_options(p)
 
     p = _command(sub, "profile", "Show where the memory of a saved dataset goes "

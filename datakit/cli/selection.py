@@ -2,6 +2,7 @@
 and the lines that describe cells, conflicts and load errors."""
 from __future__ import annotations
 
+import functools
 import sys
 import warnings
 from pathlib import Path
@@ -94,15 +95,51 @@ def open_dataset(args):
             raise UsageError(f"experiment folder not found: {root}")
         if not path.is_dir():
             raise UsageError(f"not a folder: {root} (give the experiment folder that holds data/)")
+    settings = None
+    if getattr(args, "path_map", None):
+        from ..settings import get_settings
+
+        settings = get_settings().replace(path_map=tuple(args.path_map))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConflictWarning)  # reported by inspect / noted below
         ds = Dataset.from_directory(
             list(args.roots), prefer_processed=args.prefer_processed,
             include_task_level=args.task_level, progress=show_progress(args),
-            cache=getattr(args, "cache", True))
+            cache=getattr(args, "cache", True), settings=settings)
     if len(ds) == 0:  # discovery has warned that nothing was found
         return ds
     return apply_filters(ds, args)
+
+
+def on_scheduler(command):
+    """Run ``command(args)`` with ``args.executor``: None (this machine's processes), or
+    with --scheduler the executor of a Dask client connected before any other work (a
+    local:N cluster is started, and shut down when the command ends)."""
+
+    @functools.wraps(command)
+    def run(args) -> int:
+        spec = getattr(args, "scheduler", None)
+        args.executor = None
+        if spec is None:
+            if getattr(args, "path_map", None):
+                raise UsageError("--path-map rewrites the paths sent to Dask workers: give "
+                                 "--scheduler ADDRESS (or local:N) too")
+            return command(args)
+        if getattr(args, "workers", None) is not None:
+            raise UsageError("--workers sets this machine's processes; with --scheduler the "
+                             "cluster's workers load (local:N sets how many)")
+        from .. import cluster
+
+        try:
+            connection = cluster.connect(spec)
+        except (cluster.SchedulerUnreachable, ValueError, ImportError) as exc:
+            raise UsageError(str(exc)) from None
+        with connection:
+            out.note(f"loading on {connection.describe()}")
+            args.executor = connection.executor
+            return command(args)
+
+    return run
 
 
 def selected_conflicts(ds):

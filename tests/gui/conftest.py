@@ -127,6 +127,7 @@ def dialog_log(monkeypatch):
     monkeypatch.setattr(dialogs, "confirm_overwrite_nwb", recorder("confirm_overwrite_nwb", False))
     monkeypatch.setattr(dialogs, "ask_protocol_path", recorder("ask_protocol_path", None))
     monkeypatch.setattr(dialogs, "ask_unsaved_protocol", recorder("ask_unsaved_protocol", "discard"))
+    monkeypatch.setattr(dialogs, "ask_run_on", recorder("ask_run_on", None))
     log["errors"] = lambda: [c for c in log["calls"] if c[0] == "show_error"]
     return log
 
