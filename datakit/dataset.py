@@ -1,7 +1,6 @@
 """Dataset: the discovery result plus filters, validate, materialize and save."""
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path

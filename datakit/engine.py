@@ -34,7 +34,7 @@ from .errors import Cancelled, LoadError
 from .layout import META_FEATURE, check_stream, stream_features
 from .progress import Reporter
 from .settings import Settings
-from .sources.base import LoadContext
+from .sources.base import LoadContext, is_missing_path
 from .timeline import context_fields
 
 VALIDATE = "validate"
@@ -80,8 +80,7 @@ class CellResult:
     features: dict = field(default_factory=dict)     # tag -> {feature: value}
 
 
-def _is_missing(path) -> bool:
-    return path is None or (isinstance(path, float) and np.isnan(path)) or path is pd.NA or path == ""
+_is_missing = is_missing_path      # the one definition, in datakit.sources.base
 
 
 def _identity(key: tuple) -> tuple[str, str, str | None]:

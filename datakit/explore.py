@@ -28,7 +28,7 @@ import pandas as pd
 
 __all__ = ["explore", "TagSummary", "DatasetInventoryReport", "ColumnInfo", "MaterializedReport"]
 
-SAVED_SUFFIXES = (".pkl", ".pickle", ".h5", ".hdf5")
+from .formats import SAVED_SUFFIXES  # noqa: E402,F401 - one home for the suffixes
 
 
 @dataclass(frozen=True)

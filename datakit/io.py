@@ -29,7 +29,7 @@ import pandas as pd
 from . import safety
 
 FORMATS = {"pickle": "pickle", "pkl": "pickle", "hdf5": "hdf5", "h5": "hdf5"}
-SUFFIXES = {".pkl": "pickle", ".pickle": "pickle", ".h5": "hdf5", ".hdf5": "hdf5"}
+from .formats import FORMAT_OF_SUFFIX as SUFFIXES  # noqa: E402 - suffix -> format, one home
 TEMP_SUFFIX = ".datakit-tmp"
 #: a saved HDF5 file whose values take at most this much (uncompressed) is loaded whole
 #: as ``df`` by the app and the shell; a larger one is only opened (``open_dataset``)

@@ -29,7 +29,7 @@ from . import safety
 from .errors import PickleRefused
 
 PANDAS_FIXED, PANDAS_TABLE = "pandas_fixed", "pandas_table"
-HDF5_SUFFIXES = (".h5", ".hdf5")
+from .formats import HDF5_SUFFIXES  # noqa: E402,F401 - one home for the suffixes
 
 
 def pandas_hdf_keys(path) -> dict[str, str] | None:

@@ -14,8 +14,6 @@ UTF-8 copies), and index lookup tables (built lazily by pandas) are left out.
 """
 from __future__ import annotations
 
-import textwrap
-
 import dataclasses
 import functools
 import heapq
@@ -23,6 +21,7 @@ import json
 import operator
 import os
 import sys
+import textwrap
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from .formats import human_bytes
 
 MAX_DEPTH = 32
 _PTR = np.dtype(np.intp).itemsize
@@ -448,16 +449,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (np.integer, np.floating, np.bool_)):
         return value.item()
     return value
-
-
-def human_bytes(n: float) -> str:
-    """1536 -> "1.5 KiB"."""
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
 
 
 def _percent(part: int, whole: int) -> str:

@@ -21,14 +21,7 @@ from pathlib import Path
 
 from .io import EAGER_LOAD_BYTES
 
-#: Suffixes of a saved (materialized) dataset the shell loads into ``df``.
-PICKLE_SUFFIXES = (".pkl", ".pickle")
-HDF5_SUFFIXES = (".h5", ".hdf5")
-
-PICKLE_WARNING = (
-    "warning: {path} is a pickle; unpickling runs code stored in the file, so open it only "
-    "if you trust where it came from (DATAKIT_ALLOW_PICKLE=0 refuses)"
-)
+from .formats import HDF5_SUFFIXES, PICKLE_SUFFIXES, pickle_warning
 
 
 def _plural(n: int, word: str) -> str:
@@ -127,7 +120,7 @@ def build_namespace(target=None, *, hdf_key: str = "dataset") -> tuple[dict, str
             from .safety import pickle_allowed
 
             if pickle_allowed():  # safe mode refuses in load_dataset with its own message
-                print(PICKLE_WARNING.format(path=path), file=sys.stderr, flush=True)
+                print(pickle_warning(path), file=sys.stderr, flush=True)
         saved = _lazy(path, hdf_key) if suffix in HDF5_SUFFIXES else None
         if saved is not None:
             namespace["saved"] = saved

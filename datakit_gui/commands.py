@@ -11,15 +11,18 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 import datakit
+from datakit.formats import human_bytes, is_hdf5, is_pickle
+from datakit.io import EAGER_LOAD_BYTES
 
 from . import dialogs
 from .coverage import cell_label
 from .jobs import CELL, MAIN, JobBusy
 
+from .streams import extract
+
 PROTOCOL = "protocol"     # the lane that writes datakit.toml
 #: a saved HDF5 file whose values take at most this much is also loaded whole as ``df``
-from datakit.io import EAGER_LOAD_BYTES as EAGER_BYTES  # noqa: E402 - one number, the library's
-from .streams import extract
+EAGER_BYTES = EAGER_LOAD_BYTES
 
 
 def explain(exc: BaseException) -> str:
@@ -350,11 +353,11 @@ class Commands(QObject):
         if not path:
             return False
         allow_pickle = False
-        if Path(path).suffix.lower() in (".pkl", ".pickle"):
+        if is_pickle(path):
             if not dialogs.confirm_pickle(self.window, path):
                 return False
             allow_pickle = True
-        elif Path(path).suffix.lower() in (".h5", ".hdf5"):
+        elif is_hdf5(path):
             return self._open_saved_hdf5(path)
 
         def run(ctx):
@@ -604,9 +607,7 @@ def saved_view(saved):
 
 
 def _size(n: int) -> str:
-    from .widgets.coverage_heatmap import human_size
-
-    return human_size(n)
+    return human_bytes(n)
 
 
 def _count(n: int, word: str) -> str:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
 
-PICKLE_WARNING = (
-    "Opening a pickle file runs code stored in it. Only open files you or a colleague "
-    "you trust wrote. HDF5 files (.h5) are always safe to open.")
+from datakit.formats import PICKLE_RISK
+
+PICKLE_WARNING = f"This file is a pickle: {PICKLE_RISK}."
 
 
 def show_error(parent, title: str, message: str, details: str | None = None) -> None:

@@ -24,7 +24,6 @@ order.
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 import traceback
@@ -42,11 +41,7 @@ PROGRESS_INTERVAL_S = 0.05
 WORKER_NICENESS = 10
 
 
-def default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+from datakit.engine import default_workers  # noqa: E402,F401 - one home: the engine's
 
 
 class JobContext:

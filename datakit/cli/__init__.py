@@ -13,12 +13,12 @@ import traceback
 import warnings
 
 from . import output as out
-from .commands import COMMANDS, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from .commands import COMMANDS, UsageError
+from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .parser import build_parser
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_INTERRUPTED"]
 
-EXIT_INTERRUPTED = 130
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

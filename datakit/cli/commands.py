@@ -13,7 +13,7 @@ from .selection import (AXES, EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, cell
 
 __all__ = ["COMMANDS", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "UsageError"]
 
-SAVED_SUFFIXES = (".pkl", ".pickle", ".h5", ".hdf5")
+from ..formats import SAVED_SUFFIXES  # noqa: E402 - one home for the suffixes
 SHOWN = 5  # skipped files / conflicts listed by inspect without --all
 # --------------------------------------------------------------------------------------
 # inspect
@@ -319,10 +319,10 @@ def _saved_file(text: str) -> Path:
 
 def _pickle_warning(path: Path) -> None:
     from ..safety import pickle_allowed
-    from ..shell import PICKLE_SUFFIXES, PICKLE_WARNING
+    from ..formats import is_pickle, pickle_warning
 
-    if path.suffix.lower() in PICKLE_SUFFIXES and pickle_allowed():
-        print(PICKLE_WARNING.format(path=path), file=sys.stderr, flush=True)
+    if is_pickle(path) and pickle_allowed():
+        print(pickle_warning(path), file=sys.stderr, flush=True)
 
 
 def cmd_profile(args) -> int:

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 DEFAULT_STEM = "_dataset_mvp"
-DEFAULT_SUFFIX = {"hdf5": ".h5", "pickle": ".pkl"}
+from ..formats import DEFAULT_SUFFIX  # noqa: E402 - one home for the suffixes
 
 
 # --------------------------------------------------------------------------------------
@@ -150,17 +150,16 @@ def _same(a: Path, b: Path) -> bool:
 
 def _warn_pickle(path: Path, hdf_key: str = "dataset") -> None:
     """The one-line warning before unpickling a pickle or an earlier pandas .h5."""
-    from ..legacy import HDF5_SUFFIXES, pandas_hdf_keys
+    from ..formats import is_hdf5, is_pickle, pickle_warning
+    from ..legacy import pandas_hdf_keys
     from ..safety import pickle_allowed
-    from ..shell import PICKLE_SUFFIXES, PICKLE_WARNING
 
     if not pickle_allowed():
         return  # safe mode: the loader refuses with its own message
-    suffix = path.suffix.lower()
-    if suffix in PICKLE_SUFFIXES:
-        print(PICKLE_WARNING.format(path=path), file=sys.stderr, flush=True)
-    elif suffix in HDF5_SUFFIXES and hdf_key.strip("/") in (pandas_hdf_keys(path) or {}):
-        print(PICKLE_WARNING.format(path=path).replace(
+    if is_pickle(path):
+        print(pickle_warning(path), file=sys.stderr, flush=True)
+    elif is_hdf5(path) and hdf_key.strip("/") in (pandas_hdf_keys(path) or {}):
+        print(pickle_warning(path).replace(
             "is a pickle", "is a pandas .h5 (mesofield's datakit) holding pickles"),
             file=sys.stderr, flush=True)
 

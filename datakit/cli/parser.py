@@ -21,9 +21,7 @@ A typical session:
 
 Run 'datakit COMMAND --help' for the options of a command."""
 
-EPILOG = """\
-exit status: 0 success; 1 something failed (a file did not load, a save failed);
-2 usage error (bad option, unsupported format, folder or file not found); 130 interrupted."""
+from .exits import EPILOG  # noqa: E402 - one home for the exit statuses
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):

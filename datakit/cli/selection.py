@@ -7,11 +7,10 @@ import sys
 import warnings
 from pathlib import Path
 
+from ..formats import human_bytes
 from . import output as out
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+from .exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE  # noqa: F401 - re-exported for the commands
 
 PREFIXES = {"session": "ses-", "task": "task-"}
 AXES = ("subject", "session", "task")
@@ -225,8 +224,4 @@ def error_lines(report, index_names) -> list[str]:
 
 
 def human_size(n_bytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n_bytes < 1024 or unit == "GB":
-            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1024
-    return f"{n_bytes:.1f} TB"  # pragma: no cover
+    return human_bytes(n_bytes)

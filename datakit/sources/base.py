@@ -40,6 +40,15 @@ KINDS = (TIMESERIES, INTERVALS, TABLE)
 STANDARD_META_KEYS = ("source_tag", "kind", "is_timeseries", "is_interval", "camera_tag")
 
 
+def is_missing_path(value) -> bool:
+    """Is an inventory value "no file" (None, NaN, pandas' NA or an empty string)?"""
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and not value
+
+
 @dataclass(frozen=True)
 class LoadedStream:
     """Hydrated data stream with timestamps and metadata.
@@ -135,13 +144,7 @@ class LoadContext:
 
     def path_for(self, tag: str) -> Path | None:
         value = self.inventory_row.get(tag) if self.inventory_row else None
-        if value is None:
-            return None
-        if isinstance(value, float) and math.isnan(value):
-            return None
-        if value is pd.NA or (isinstance(value, str) and not value):
-            return None
-        return Path(value)
+        return None if is_missing_path(value) else Path(value)
 
     def require_path(self, tag: str) -> Path:
         path = self.path_for(tag)

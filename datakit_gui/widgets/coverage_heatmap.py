@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from superqt.utils import QFlowLayout
 
 from datakit.expectations import NOT_RECORDED
+from datakit.formats import human_bytes as human_size
 
 from .. import coverage as cov
 from ..icons import swatch
@@ -64,17 +65,6 @@ EMPTY_TEXT = (
     "ses-&lt;N&gt;/beh/&lt;YYYYMMDD_HHMMSS&gt;_sub-&lt;subject&gt;_ses-&lt;N&gt;_task-&lt;task&gt;"
     "_dataqueue.csv</code>.</p><p>Open the experiment folder that holds <code>data/</code> "
     "(File &gt; Open Folder, Ctrl+O), or try the demo experiment.</p>")
-
-
-def human_size(n) -> str:
-    if n is None:
-        return "size unknown"
-    size = float(n)
-    for unit in ("bytes", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{int(size)} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} bytes"  # pragma: no cover
 
 
 class RowViewBox(pg.ViewBox):

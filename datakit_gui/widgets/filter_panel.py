@@ -181,7 +181,7 @@ class FilterPanel(QWidget):
         self._update_summary()
 
     def _update_summary(self) -> None:
-        ds, filtered = self.state.dataset, self.state.filtered
+        ds = self.state.dataset
         if ds is None:
             self.summary.setText("No dataset open.")
             return

@@ -1,6 +1,8 @@
 """Tree and heatmap against inspect_sources, filters, clicks, hover, search."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from PySide6.QtCore import QModelIndex, QPointF, Qt
@@ -123,7 +125,7 @@ def test_hover_text_names_file_size_and_error(window, demo_experiment, qtbot):
     rows, cols = np.nonzero(np.isin(coverage.codes, (cov.PRESENT, cov.OK)))
     text = window.heatmap.describe(rows[0], cols[0])
     path = coverage.paths[rows[0], cols[0]]
-    assert path in text and ("KB" in text or "bytes" in text or "MB" in text)
+    assert path in text and re.search(r"\(\d+(\.\d)? (B|KiB|MiB|GiB)\)", text), text
     for row, col in np.argwhere(coverage.codes == cov.MISSING):
         assert "\nexpected: " in window.heatmap.describe(row, col)
     quiet = np.argwhere(coverage.codes == cov.NOT_EXPECTED)[0]
