@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from . import engine
+from .arguments import str_list as _as_list
 from . import index as _index
 from .scan import SKIPPED_COLUMNS, discover, resolve_roots
 from .expectations import MISSING, MISSING_COLUMNS, NOT_EXPECTED, Expectations
@@ -22,21 +23,6 @@ from .sources.registry import dependency_order, get_source_class, registered_sou
 
 class ConflictWarning(UserWarning):
     """Several files claimed one (cell, source); see ``Dataset.conflicts``."""
-
-
-def _as_list(value, name: str) -> list[str] | None:
-    """A filter argument as a list of str (None = no constraint)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a str or a sequence of str, got {type(value).__name__}")
-    items = list(value)
-    bad = [v for v in items if not isinstance(v, str)]
-    if bad:
-        raise TypeError(f"{name} must contain only str, got {bad[0]!r}")
-    return items
 
 
 class Dataset:

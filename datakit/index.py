@@ -199,23 +199,20 @@ class Index:
 
     # folders ----------------------------------------------------------------------
 
-    def folders(self, prefix: str) -> dict[str, tuple]:
-        """Every folder record under ``prefix``: path -> (mtime_ns, scanned_ns, patterns, blob)."""
+    def folders(self, prefix: str, *, records: bool = True) -> dict[str, tuple]:
+        """Every folder recorded under ``prefix``: path -> (mtime_ns, scanned_ns, patterns,
+        record blob); without ``records`` only the first three (a cheaper read)."""
+        columns = "path, mtime_ns, scanned_ns, patterns" + (", record" if records else "")
+
         def read(db):
-            rows = db.execute(
-                "SELECT path, mtime_ns, scanned_ns, patterns, record FROM folders "
-                "WHERE path >= ? AND path < ?", (prefix, prefix + "\U0010ffff")).fetchall()
+            rows = db.execute(f"SELECT {columns} FROM folders WHERE path >= ? AND path < ?",
+                              (prefix, prefix + "\U0010ffff")).fetchall()
             return {r[0]: r[1:] for r in rows}
         return self._run(read, {})
 
     def folder_states(self, prefix: str) -> dict[str, tuple]:
         """path -> (mtime_ns, scanned_ns, patterns) of every folder recorded under ``prefix``."""
-        def read(db):
-            rows = db.execute(
-                "SELECT path, mtime_ns, scanned_ns, patterns FROM folders "
-                "WHERE path >= ? AND path < ?", (prefix, prefix + "\U0010ffff")).fetchall()
-            return {r[0]: r[1:] for r in rows}
-        return self._run(read, {})
+        return self.folders(prefix, records=False)
 
     # finished discoveries ---------------------------------------------------------
 

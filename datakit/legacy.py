@@ -107,20 +107,9 @@ def read_pandas_hdf(path, key: str = "dataset", *, allow_pickle: bool | None = N
     return obj
 
 
-def convert(old, new, *, hdf_key: str = "dataset", new_key: str | None = None,
-            overwrite: bool = False, allow_pickle: bool | None = None) -> Path:
-    """Rewrite a saved dataset into datakit's HDF5 layout; return the new file's path.
-
-    ``old`` is a pandas ``to_hdf`` file (the earlier implementation's ``.h5``), a pickled
-    dataset (``.pkl``/``.pickle``) or a datakit HDF5 file (rewritten, e.g. under another
-    key).  ``new`` must end in ``.h5``/``.hdf5``; it is written atomically (a temporary
-    file beside it, then renamed), so a failed conversion leaves nothing behind and never
-    touches ``old``.  An existing ``new`` is refused unless ``overwrite=True``; ``new``
-    being ``old`` is always refused.  Naming ``old`` is the choice to unpickle it: only
-    safe mode (``allow_pickle=False``, ``DATAKIT_ALLOW_PICKLE=0``) refuses.
-    """
-    from .io import SUFFIXES, load_dataset, save_frame
-
+def check_convert_paths(old, new, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """``(old, new)`` as paths, after every check ``convert`` makes before reading anything:
+    FileNotFoundError, IsADirectoryError, FileExistsError or ValueError saying what to do."""
     src = Path(os.fspath(old)).expanduser()
     dst = Path(os.fspath(new)).expanduser()
     if not src.exists():
@@ -139,6 +128,24 @@ def convert(old, new, *, hdf_key: str = "dataset", new_key: str | None = None,
         if not overwrite:
             raise FileExistsError(f"{dst} already exists; choose another name or overwrite "
                                   "it explicitly (overwrite=True, datakit convert --force)")
+    return src, dst
+
+
+def convert(old, new, *, hdf_key: str = "dataset", new_key: str | None = None,
+            overwrite: bool = False, allow_pickle: bool | None = None) -> Path:
+    """Rewrite a saved dataset into datakit's HDF5 layout; return the new file's path.
+
+    ``old`` is a pandas ``to_hdf`` file (the earlier implementation's ``.h5``), a pickled
+    dataset (``.pkl``/``.pickle``) or a datakit HDF5 file (rewritten, e.g. under another
+    key).  ``new`` must end in ``.h5``/``.hdf5``; it is written atomically (a temporary
+    file beside it, then renamed), so a failed conversion leaves nothing behind and never
+    touches ``old``.  An existing ``new`` is refused unless ``overwrite=True``; ``new``
+    being ``old`` is always refused.  Naming ``old`` is the choice to unpickle it: only
+    safe mode (``allow_pickle=False``, ``DATAKIT_ALLOW_PICKLE=0``) refuses.
+    """
+    from .io import SUFFIXES, load_dataset, save_frame
+
+    src, dst = check_convert_paths(old, new, overwrite=overwrite)
     allowed = safety.pickle_allowed(allow_pickle)
     suffix = src.suffix.lower()
     if suffix in HDF5_SUFFIXES:

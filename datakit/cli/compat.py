@@ -111,41 +111,21 @@ def cmd_explore(args) -> int:
 
 def cmd_convert(args) -> int:
     from ..io import load_dataset
-    from ..legacy import HDF5_SUFFIXES, convert
+    from ..legacy import check_convert_paths, convert
     from .output import plural
     from .selection import EXIT_OK, UsageError, human_size
 
-    old, new = Path(args.old).expanduser(), Path(args.new).expanduser()
-    if not old.exists():
-        raise FileNotFoundError(f"no such file: {args.old}")
-    if old.is_dir():
-        raise UsageError(f"{args.old} is a folder; give a saved dataset (.h5, .hdf5, .pkl, .pickle)")
-    if new.suffix.lower() not in HDF5_SUFFIXES:
-        raise UsageError(f"NEW must end in .h5 or .hdf5 (convert writes datakit's HDF5 "
-                         f"layout), got {args.new}")
-    if new.exists() or new.is_symlink():
-        if _same(old, new):
-            raise UsageError(f"{args.new} is the file being converted; write the converted "
-                             "copy to another name (the original is kept as it is)")
-        if new.is_dir():
-            raise UsageError(f"{args.new} is a folder; give a file name ending in .h5")
-        if not args.force:
-            raise UsageError(f"{args.new} already exists; choose another name, or add "
-                             "--force to replace it")
+    try:     # every check before anything is read: a usage error, said as convert says it
+        old, _ = check_convert_paths(args.old, args.new, overwrite=args.force)
+    except (ValueError, IsADirectoryError, FileExistsError) as exc:
+        raise UsageError(str(exc)) from None
     _warn_pickle(old, args.hdf_key)
-    written = convert(old, new, hdf_key=args.hdf_key, overwrite=args.force)
+    written = convert(old, args.new, hdf_key=args.hdf_key, overwrite=args.force)
     df = load_dataset(written, hdf_key=args.hdf_key)
     rows, cols = df.shape
     print(f"wrote {written} (datakit HDF5, {human_size(written.stat().st_size)}): "
           f"{plural(rows, 'row')} x {plural(cols, 'column')} from {old}")
     return EXIT_OK
-
-
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return b.exists() and (a.resolve() == b.resolve() or a.samefile(b))
-    except OSError:
-        return False
 
 
 def _warn_pickle(path: Path, hdf_key: str = "dataset") -> None:

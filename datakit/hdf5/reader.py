@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .. import tagged_json
+from ..arguments import str_list as _as_list
 from .encode import (ARRAY, JSON, MISSING, NONE, SCALAR, checked_dtype, decode_strings,
                      from_storage, timestamps_from_storage)
 from .writer import FORMAT, VERSION, last_line, require_h5py
@@ -348,19 +348,6 @@ def _position(index: pd.Index, label) -> int:
     return int(hits[0]) if len(hits) else -1
 
 
-def _as_list(value, name: str) -> list[str] | None:
-    """A filter argument as a list of str (None = no constraint), as Dataset.include."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a str or a sequence of str, got {type(value).__name__}")
-    items = list(value)
-    bad = [v for v in items if not isinstance(v, str)]
-    if bad:
-        raise TypeError(f"{name} must contain only str, got {bad[0]!r}")
-    return items
 
 
 # ------------------------------------------------------------------------- cells
