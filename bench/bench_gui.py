@@ -11,7 +11,9 @@
 4. frame time while panning a 10-million-point stream (clip-to-view + peak downsampling);
 5. switching the plot to another 20-minute cell once its data has arrived (the streams
    handed to AppState as the load job does, until the plot is laid out and painted), per
-   demo task kind, with what is drawn by default; and toggling a feature.
+   demo task kind, with what is drawn by default; and toggling a feature;
+6. closing the app while a materialize of 20-minute cells runs: until the window is gone,
+   and until the process has exited (a fresh interpreter, as a user runs it).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ os.environ.setdefault("QT_API", "pyside6")
 import numpy as np
 import pandas as pd
 
-GOALS = {"shown": 1.5, "heatmap": 0.100, "stall": 0.050, "switch": 0.300}
+GOALS = {"shown": 1.5, "heatmap": 0.100, "stall": 0.050, "switch": 0.300, "close": 2.0}
 
 STARTUP = r"""
 import time, sys
@@ -54,6 +56,56 @@ def shown():
 QTimer.singleShot(0, shown)
 app.exec()
 """
+
+
+CLOSING = r"""
+import os, sys, tempfile, time, warnings
+warnings.simplefilter("ignore")
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from datakit_gui.main_window import MainWindow
+w = MainWindow(settings=QSettings(os.path.join(tempfile.mkdtemp(), "s.ini"), QSettings.Format.IniFormat))
+w.show()
+marks = {}
+def opened():
+    w.state.dataset_changed.disconnect(opened)
+    w.jobs.progressed.connect(progressed)
+    w.actions["materialize"].trigger()
+def progressed(job, done, total, message):
+    if done and "close" not in marks:       # cells are loading in the worker processes
+        marks["close"] = time.perf_counter()
+        print("closing", done, total, flush=True)
+        QTimer.singleShot(int(float(sys.argv[2]) * 1000), w.close)
+def destroyed_or_hidden():
+    if "close" in marks and not w.isVisible() and "gone" not in marks:
+        marks["gone"] = time.perf_counter()
+        print(f"window gone {marks['gone'] - marks['close'] - float(sys.argv[2]):.3f}", flush=True)
+        app.quit()
+poll = QTimer(); poll.timeout.connect(destroyed_or_hidden); poll.start(5)
+w.state.dataset_changed.connect(opened)
+w.open_roots([sys.argv[1]])
+app.exec()
+print("event loop left", flush=True)
+"""
+
+
+def bench_closing(root: Path, after: float = 1.0, repeats: int = 3) -> list[tuple[float, float]]:
+    """Close while a materialize runs: (until the window is gone, until the process exited)."""
+    runs = []
+    for _ in range(repeats):
+        proc = subprocess.Popen([sys.executable, "-c", CLOSING, str(root), str(after)],
+                                stdout=subprocess.PIPE, text=True)
+        closed_at = gone = None
+        for line in proc.stdout:
+            if line.startswith("closing"):
+                closed_at = time.perf_counter() + after
+            elif line.startswith("window gone"):
+                gone = float(line.split()[-1])
+        proc.wait()
+        if closed_at is not None and gone is not None:
+            runs.append((gone, time.perf_counter() - closed_at))
+    return runs
 
 
 def bench_startup(repeats: int = 3) -> list[float]:
@@ -319,7 +371,7 @@ def main(only=()) -> None:
 
     from datakit.demo import generate
 
-    wanted = set(only) or {"1", "2", "3", "4", "5"}
+    wanted = set(only) or {"1", "2", "3", "4", "5", "6"}
     app = QApplication.instance() or QApplication([])
     print(f"GUI benchmarks (Qt platform: {app.platformName()}, {os.cpu_count()} CPUs)")
     if "1" in wanted:
@@ -371,6 +423,15 @@ def main(only=()) -> None:
                   f"lanes ({curves} curves, {images} ROI images), where drawing every numeric feature "
                   f"made {before} curves; extraction in the load job {c['extract'][key] * 1000:.0f} ms")
         print(f"5. toggling a feature (show or hide its item): {np.median(c['toggle']) * 1000:.1f} ms median")
+
+    if "6" in wanted:
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp) / "demo-close"
+            generate(root, subjects=2, sessions=2, duration=1200.0, seed=0)
+            runs = bench_closing(root)
+        print("6. closing during a materialize of 20-minute cells: window gone after "
+              + ", ".join(f"{g:.2f}" for g, _ in runs) + " s; process exited after "
+              + ", ".join(f"{e:.2f}" for _, e in runs) + f" s (goal < {GOALS['close']} s)")
 
 
 if __name__ == "__main__":

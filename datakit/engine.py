@@ -20,6 +20,7 @@ import contextlib
 import multiprocessing
 import os
 import sys
+import threading
 import traceback as _traceback
 import warnings
 from concurrent.futures.process import BrokenProcessPool
@@ -264,7 +265,6 @@ def _start_forkserver_without_sigint() -> None:
     handler is put back at once.
     """
     import signal
-    import threading
     from multiprocessing import forkserver
 
     if threading.current_thread() is not threading.main_thread():
@@ -283,6 +283,9 @@ class _MainSpec:
     name = "__main__"
 
 
+_MAIN_SPEC_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def _main_not_reimported():
     """Start worker processes without re-running the user's script in them.
@@ -290,17 +293,20 @@ def _main_not_reimported():
     Spawned/forkserver workers normally re-import ``__main__`` from its file, which
     re-runs a script that lacks an ``if __name__ == "__main__":`` guard (and fails for
     ``python -``).  A ``__main__`` spec named ``"__main__"`` tells multiprocessing to
-    leave the workers' ``__main__`` alone.
+    leave the workers' ``__main__`` alone.  The spec is set for the moment of a submit
+    (which may start a worker), under a lock (the app submits from two threads), and
+    put back after.
     """
-    main = sys.modules.get("__main__")
-    if main is None or getattr(main, "__spec__", None) is not None:
-        yield
-        return
-    main.__spec__ = _MainSpec
-    try:
-        yield
-    finally:
-        main.__spec__ = None
+    with _MAIN_SPEC_LOCK:
+        main = sys.modules.get("__main__")
+        if main is None or getattr(main, "__spec__", None) is not None:
+            yield
+            return
+        main.__spec__ = _MainSpec
+        try:
+            yield
+        finally:
+            main.__spec__ = None
 
 
 class _Pool(cf.ProcessPoolExecutor):
@@ -341,6 +347,28 @@ def make_executor(workers: int, parallel: str = "process", *, reimport_main: boo
         return pool_class(max_workers=workers, mp_context=_mp_context(),
                           initializer=_start_worker, initargs=(niceness,))
     raise ValueError(f"parallel must be 'process' or 'thread', got {parallel!r}")
+
+
+def stop_workers(pool: cf.Executor) -> int:
+    """Stop a process pool's workers now, abandoning the cells they are loading (their
+    futures fail with ``BrokenProcessPool``): for a program that is closing and must not
+    wait for a long cell.  Other executors are left alone.  Returns how many were stopped."""
+    if not isinstance(pool, cf.ProcessPoolExecutor):
+        return 0
+    kill = getattr(pool, "kill_workers", None)          # Python 3.14+
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    if kill is not None:
+        kill()
+        return len(processes)
+    stopped = 0
+    for process in processes:                           # the same by hand before 3.14
+        try:
+            if process.is_alive():
+                process.kill()
+                stopped += 1
+        except (OSError, ValueError, AttributeError):   # already gone or closed
+            pass
+    return stopped
 
 
 def _label(key: tuple) -> str:

@@ -109,6 +109,9 @@ class Job(QObject):
         except Cancelled:
             self.deliver(self.completed, CANCELLED, None)
         except BaseException as exc:  # noqa: BLE001 - every failure reaches the user
+            if self.cancel_event.is_set():    # what stopping it broke (the closing window
+                self.deliver(self.completed, CANCELLED, None)   # stops the workers)
+                return
             self.deliver(self.completed, ERROR, (exc, "".join(traceback.format_exception(exc))))
         else:
             self.deliver(self.completed, OK, result)
@@ -309,6 +312,23 @@ class JobRunner(QObject):
         for name, job in list(self._current.items()):
             if lane is None or name == lane:
                 job.cancel()
+
+    def stop_workers(self) -> int:
+        """Stop the worker processes of the pools this runner made, abandoning the cells
+        they load, so a job cancelled for closing ends at once instead of after its
+        running cells (a given executor and a Dask cluster are left alone)."""
+        from datakit.engine import stop_workers
+
+        with self._lock:
+            pools = [p for lane, p in self._executors.items() if lane in self._owned]
+            for lane in list(self._owned):         # a later job gets a fresh pool
+                self._executors.pop(lane, None)
+            self._owned.clear()
+        stopped = 0
+        for pool in pools:
+            stopped += stop_workers(pool)
+            pool.shutdown(wait=False, cancel_futures=True)
+        return stopped
 
     def shutdown(self, timeout: float | None = None) -> None:
         """Cancel every job, wait for the threads, shut the owned pools down."""

@@ -22,6 +22,7 @@ from .widgets.console import ConsoleDock
 from .widgets.coverage_heatmap import CoverageHeatmap
 from .widgets.experiment_tree import ExperimentTree
 from .widgets.filter_panel import FilterPanel
+from .notifications import NotificationButton, Notifier
 from .widgets.job_status import JobStatus
 from .widgets.report_table import ReportTable
 from .widgets.stream_plot import StreamPlot
@@ -58,6 +59,8 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.prefs = Preferences(settings)
+        self.notifier = Notifier(self)       # the one route for errors and warnings
+        self.notifier.install()
         self.state = AppState(self)
         self.jobs = JobRunner(self, workers=workers, executor=executor)
         use_scheduler, scheduler = self.prefs.scheduler()
@@ -89,6 +92,8 @@ class MainWindow(QMainWindow):
 
         self._make_actions()
         self.job_status = JobStatus(self.jobs, self.actions["cancel"])
+        self.notification_button = NotificationButton(self.notifier)
+        self.statusBar().addWidget(self.notification_button)
         self.statusBar().addPermanentWidget(self.job_status)
         self.jobs_where = QLabel()
         self.jobs_where.setObjectName("jobsWhere")
@@ -343,12 +348,14 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         if self.jobs.running_jobs():
-            # cancel, let the jobs notice, then close for real (the window stays responsive)
+            # cancel, stop the worker processes (a running cell is not waited for), let the
+            # jobs notice, then close for real (the window stays responsive meanwhile)
             if not self._closing:
                 self._closing = True
                 self.statusBar().showMessage("Cancelling the running job before closing…")
                 self.jobs.idle.connect(self.close)
                 self.jobs.cancel()
+                self.jobs.stop_workers()
             event.ignore()
             return
         self.prefs.save_window(self)
@@ -357,4 +364,5 @@ class MainWindow(QMainWindow):
         if not self._released:
             self._released = True
             qtfix.release_gui_collector()
+            self.notifier.uninstall()
         super().closeEvent(event)

@@ -135,6 +135,39 @@ def test_closing_during_a_job_cancels_and_waits(window, qtbot, executor, dialog_
     assert not dialog_log["errors"]()
 
 
+def test_closing_does_not_wait_for_a_running_cell(qtbot, tmp_path, dialog_log):
+    """The window's own pools: a cell still loading in a worker is abandoned on close
+    (before, closing waited for every running cell: 12 s with long recordings)."""
+    import time
+
+    from PySide6.QtCore import QSettings
+
+    from datakit_gui import MainWindow
+
+    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                        workers=1)
+    qtbot.addWidget(window)
+    window.show()
+    started = threading.Event()
+
+    def long_cell(ctx):                 # a load that would take ten minutes in a worker
+        future = ctx.executor.submit(time.sleep, 600)
+        started.set()
+        return future.result()
+
+    job = window.jobs.submit("Materialize", long_cell, lane=MAIN)
+    qtbot.waitUntil(started.is_set, timeout=30000)
+    pool = window.jobs._executors[MAIN]
+    qtbot.waitUntil(lambda: any(p.is_alive() for p in pool._processes.values()), timeout=30000)
+    workers = list(pool._processes.values())
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30000)   # not after 600 s
+    assert job.outcome == CANCELLED                    # what stopping it broke is no error
+    assert not any(p.is_alive() for p in workers)
+    assert not window.jobs.running_jobs()
+    assert not dialog_log["errors"]()                  # closing is not an error to report
+
+
 def test_refresh_rescans_and_keeps_results_of_unchanged_files(make_window, demo_root, tmp_path, qtbot):
     root = tmp_path / "copy"
     shutil.copytree(demo_root, root)
