@@ -297,14 +297,14 @@ def test_save_and_load_round_trip(ds, tmp_path):
 
 def test_load_one_shot(tree):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         df, errors = datakit.load(tree, strict=False, return_errors=True, progress=False, workers=1)
     assert df.shape[0] == 8 and (errors.status == "error").sum() == 1
 
 
 SCRIPT = """
 import datakit, warnings
-warnings.simplefilter("ignore")
+warnings.simplefilter("ignore", datakit.ConflictWarning)
 print("script body ran")
 ds = datakit.Dataset.from_directory({root!r})
 print("rows", len(ds.materialize(workers=2, strict=False)))
@@ -327,6 +327,60 @@ def test_unguarded_script_is_not_rerun_by_worker_processes(tree, tmp_path, how):
     assert out.stdout.count("script body ran") == 1
     assert "rows 8" in out.stdout
     assert "Traceback" not in out.stderr
+
+
+RACE = """
+import sys, threading
+from datakit.engine import make_executor
+print("script body ran", flush=True)
+errors = []
+def work():
+    try:
+        for _ in range(15):          # fresh pools: every submit may start a worker
+            pool = make_executor(3)
+            assert [f.result(timeout=60) for f in [pool.submit(abs, -i) for i in range(4)]] == [0, 1, 2, 3]
+            pool.shutdown()
+    except BaseException as exc:
+        errors.append(type(exc).__name__)
+threads = [threading.Thread(target=work) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("errors", errors, "spec", sys.modules["__main__"].__spec__)
+"""
+
+
+def test_pools_started_from_several_threads_never_rerun_the_script(tmp_path):
+    """The app submits from two threads: the __main__ spec is set under a lock (without it,
+    about one run in three re-ran this script in a worker and broke a pool)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "threads.py"
+    script.write_text(RACE)
+    for _ in range(2):
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.count("script body ran") == 1, out.stdout
+        assert "errors [] spec None" in out.stdout          # and __main__ as it was
+
+
+def test_python_still_reruns_an_unguarded_script_in_workers(tmp_path):
+    """Why the engine sets ``__main__.__spec__`` while a pool starts workers: a plain pool
+    re-runs the script in each worker.  When this fails, Python stopped doing that and
+    ``engine._main_not_reimported`` can go (README, Workarounds)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "plain.py"
+    script.write_text("from datakit.engine import make_executor\n"
+                      "print('script body ran', flush=True)\n"
+                      "pool = make_executor(1, reimport_main=True)\n"
+                      "try:\n    pool.submit(abs, -1).result(timeout=60)\n"
+                      "except Exception as exc:\n    print('pool broke:', type(exc).__name__)\n"
+                      "pool.shutdown()\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.count("script body ran") >= 2, (out.stdout, out.stderr)
 
 
 def test_executor_niceness_lowers_worker_priority():

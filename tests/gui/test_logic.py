@@ -107,6 +107,17 @@ print("survived")
     assert "survived" in out.stdout
 
 
+def test_qtfix_is_needed_while_python_3_11_is_supported():
+    """The refcount workaround is for CPython < 3.12 (README, Workarounds): once datakit
+    requires 3.12 this fails, and ``qtfix.apply``'s reference bump can go."""
+    import tomllib
+    from pathlib import Path
+
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"]
+    minimum = tuple(int(p) for p in project["requires-python"].removeprefix(">=").split("."))
+    assert minimum < (3, 12), "Python < 3.12 is no longer supported: remove qtfix's refcount bump"
+
+
 def test_merging_reports_replaces_rows_in_place(demo_dataset):
     from datakit_gui.state import AppState
 
