@@ -67,7 +67,7 @@ def cache_dir() -> Path:
         return Path(configured).expanduser()
     try:
         import platformdirs
-    except ImportError:  # pragma: no cover - platformdirs is a dependency
+    except ImportError:  # pragma: no cover - a dependency; a broken install still works
         return Path.home() / ".cache" / "datakit"
     return Path(platformdirs.user_cache_dir("datakit", appauthor=False))
 

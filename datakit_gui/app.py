@@ -75,6 +75,39 @@ def _close_on_signals(window) -> None:
     timer.start(250)
 
 
+def start_log(folder=None):
+    """The app's log file (``datakit-gui.log`` in the per-user log folder, or
+    ``$DATAKIT_LOG_DIR``), where every notification and the library's log records go; its
+    path, or None when the folder cannot be written (the app runs on without a file)."""
+    import logging
+    import logging.handlers
+    from pathlib import Path
+
+    from . import notifications
+
+    if folder is None:
+        folder = os.environ.get("DATAKIT_LOG_DIR")
+    if folder is None:
+        import platformdirs
+
+        folder = platformdirs.user_log_dir("datakit", appauthor=False)
+    path = Path(folder).expanduser() / "datakit-gui.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=2,
+                                                       encoding="utf-8")
+    except OSError as exc:
+        print(f"datakit-gui: no log file ({exc})", file=sys.stderr)
+        return None
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("datakit", "datakit_gui"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+    notifications.LOG_FILE = path
+    return path
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.version:
@@ -90,6 +123,11 @@ def main(argv=None) -> int:
     if problem:
         print(f"datakit-gui: {problem}", file=sys.stderr)
         return 1
+    import warnings
+
+    start_log()
+    # the library's warnings reach the user each time (the default shows each place once)
+    warnings.filterwarnings("always", module=r"datakit")
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])

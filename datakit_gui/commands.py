@@ -98,7 +98,7 @@ class Commands(QObject):
 
     def _failed(self, name: str, exc: BaseException, tb: str) -> None:
         self.message.emit(f"{name} failed: {exc}")
-        dialogs.show_error(self.window, f"{name} failed", explain(exc), tb)
+        self.window.notifier.error(f"{name} failed", explain(exc), tb)
 
     # open / refresh ---------------------------------------------------------------
 
@@ -248,7 +248,7 @@ class Commands(QObject):
         if not self._need_dataset():
             return False
         if importlib.util.find_spec("pynwb") is None:
-            dialogs.show_error(self.window, "NWB export is not installed",
+            self.window.notifier.error("NWB export is not installed",
                                "Exporting NWB needs pynwb. Install it with\n\n"
                                "    pip install 'datakit[nwb]'\n\nand restart datakit.")
             return False
@@ -338,7 +338,7 @@ class Commands(QObject):
         try:
             return path, resolve_format(path)
         except ValueError as exc:
-            dialogs.show_error(self.window, "Cannot save there", str(exc))
+            self.window.notifier.error("Cannot save there", str(exc))
             return None, None
 
     def open_saved(self, path: str | None = None) -> bool:

@@ -6,6 +6,8 @@ test never blocks on a dialog; callers always go through the module attribute
 """
 from __future__ import annotations
 
+import time
+
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
 
 from datakit.formats import PICKLE_RISK
@@ -127,3 +129,29 @@ def ask_run_on(parent, use: bool, address: str, path_map, workers: int):
     if QDialog.DialogCode(dialog.exec()) != QDialog.DialogCode.Accepted:
         return None
     return dialog.values()
+
+
+def show_notifications(parent, notes, log_file=None) -> None:
+    """The session's errors and warnings, newest first, each with its details."""
+    from PySide6.QtWidgets import QDialogButtonBox, QPlainTextEdit, QVBoxLayout
+
+    dialog = QDialog(parent)
+    dialog.setObjectName("notificationsDialog")
+    dialog.setWindowTitle("Errors and warnings")
+    text = QPlainTextEdit()
+    text.setReadOnly(True)
+    blocks = []
+    for note in reversed(list(notes)):
+        stamp = time.strftime("%H:%M:%S", time.localtime(note.time))
+        blocks.append(f"[{stamp}] {note.level.upper()}  {note.text()}"
+                      + (f"\n{note.details.rstrip()}" if note.details else ""))
+    text.setPlainText("\n\n".join(blocks) or "Nothing to report.")
+    if log_file:
+        text.appendPlainText(f"\n(All of this is also written to {log_file}.)")
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    buttons.rejected.connect(dialog.reject)
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(text)
+    layout.addWidget(buttons)
+    dialog.resize(760, 420)
+    dialog.exec()

@@ -75,7 +75,7 @@ def demo(tmp_path_factory):
 
 def _open(root, **kwargs) -> datakit.Dataset:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # the demo's conflicts, cells never recorded
+        warnings.simplefilter("ignore", datakit.ConflictWarning)   # the demo's conflicts, cells never recorded
         return datakit.Dataset.from_directory(root, **kwargs)
 
 

@@ -16,7 +16,7 @@ from util import (CONFIG_CSV, NOTES_TXT, TREADMILL_CSV, session_dir, stem, tiny_
 
 def build(root, **kwargs) -> datakit.Dataset:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         return datakit.Dataset.from_directory(root, **kwargs)
 
 

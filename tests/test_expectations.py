@@ -372,7 +372,7 @@ def test_deleting_every_dataqueue_gives_it_a_column(demo, tmp_path):
     for path in root.rglob("*_dataqueue.csv"):
         path.unlink()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         ds = datakit.Dataset.from_directory(root)
     assert "dataqueue" not in ds.inventory.columns
     counts = datakit.inspect_sources(ds)

@@ -325,7 +325,7 @@ def test_unsupported_suffix_on_load(tmp_path):
 def test_pandas_to_hdf_file_needs_an_explicit_allow_pickle(tmp_path, monkeypatch):
     path = tmp_path / "pandas.h5"
     with warnings.catch_warnings():  # pandas warns that it pickles the object column
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
         pd.DataFrame({"a": [np.arange(3), "x"]}, dtype=object).to_hdf(
             path, key="dataset", mode="w", format="fixed")
     monkeypatch.delenv("DATAKIT_ALLOW_PICKLE", raising=False)

@@ -52,7 +52,7 @@ def demo(tmp_path_factory):
 
 def test_the_demo_writes_only_declared_meta_keys(demo):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         df = datakit.Dataset.from_directory(demo.root, cache=False).materialize(strict=False, workers=1)
     assert check_frame(df) == set(BUILTIN)
 

@@ -73,7 +73,7 @@ def test_the_path_map_is_not_part_of_a_validation_fingerprint(tmp_path):
 
     root = generate(tmp_path / "exp", subjects=1, sessions=1, duration=20.0, seed=2).root
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         ds = datakit.Dataset.from_directory(root).include(source=["dataqueue", "notes"])
     first = ds.validate(workers=1)
     assert not first["cached"].any()
@@ -89,7 +89,7 @@ def test_with_settings_keeps_the_selection_and_checks_its_argument(tmp_path):
 
     root = generate(tmp_path / "exp", subjects=1, sessions=1, duration=20.0, seed=2).root
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         ds = datakit.Dataset.from_directory(root, cache=False).include(source="notes").head(2)
     mapped = ds.with_settings(path_map="Z:/lab=/mnt/lab")
     assert mapped.settings.path_map == (("Z:/lab", "/mnt/lab"),)

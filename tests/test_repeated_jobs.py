@@ -19,7 +19,7 @@ def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("repeat")
     generate(root, subjects=2, sessions=1, tasks=("widefield", "gratings"), duration=15, seed=9)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         return datakit.Dataset.from_directory(root)
 
 

@@ -203,7 +203,7 @@ def test_refusals_say_what_the_file_is_and_what_to_do(tmp_path, monkeypatch):
         datakit.open_dataset(text)
     pandas_h5 = tmp_path / "earlier.h5"
     with warnings.catch_warnings():  # pandas warns that it pickles the object column
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
         pd.DataFrame({"a": [np.arange(3), "x"]}, dtype=object).to_hdf(
             pandas_h5, key="dataset", mode="w", format="fixed")
     with pytest.raises(ValueError, match=r"pandas to_hdf.*datakit convert") as info:

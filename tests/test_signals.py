@@ -23,7 +23,7 @@ def demo_frame(tmp_path_factory):
     root = tmp_path_factory.mktemp("signals") / "experiment"
     generate(root, subjects=1, sessions=1, duration=20.0, seed=5, missing=False, broken=False)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         ds = datakit.Dataset.from_directory(root)
         return ds.materialize(workers=1)
 

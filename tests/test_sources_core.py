@@ -16,7 +16,7 @@ CELL = ("STREHAB07", "ses-01", "task-widefield")
 
 def materialize(root, **kwargs):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         ds = datakit.Dataset.from_directory(root, **kwargs)
     return ds, ds.materialize(workers=1, strict=False)
 

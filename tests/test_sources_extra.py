@@ -23,7 +23,7 @@ TIME_SERIES = ("wheel", "pupil_dlc", "mesomap", "suite2p")
 
 def materialize(root, **kwargs) -> pd.DataFrame:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # treadmill CSV vs dataqueue conflicts are not ours
+        warnings.simplefilter("ignore", datakit.ConflictWarning)  # treadmill CSV vs dataqueue conflicts are not ours
         dataset = datakit.Dataset.from_directory(root, **kwargs)
     return dataset.materialize(workers=1)
 

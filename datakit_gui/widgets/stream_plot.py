@@ -517,7 +517,7 @@ class StreamPlot(QWidget):
 
         self.jobs.submit(f"Export {Path(path).name}", save, lane="export-" + Path(path).suffix,
                          on_result=self.exported.emit,
-                         on_error=lambda e, tb: dialogs.show_error(self, "Export failed", str(e), tb))
+                         on_error=lambda e, tb: self._export_failed(e, tb))
 
     def export_csv(self, path: str | None = None) -> None:
         if self.streams is None or not self.items:
@@ -535,4 +535,11 @@ class StreamPlot(QWidget):
 
         self.jobs.submit(f"Export {Path(path).name}", save, lane="export-" + Path(path).suffix,
                          on_result=self.exported.emit,
-                         on_error=lambda e, tb: dialogs.show_error(self, "Export failed", str(e), tb))
+                         on_error=lambda e, tb: self._export_failed(e, tb))
+
+    def _export_failed(self, exc: BaseException, tb: str) -> None:
+        notifier = getattr(self.window(), "notifier", None)
+        if notifier is not None:        # the app's one route for errors
+            notifier.error("Export failed", str(exc), tb)
+        else:                           # a plot outside the main window
+            dialogs.show_error(self, "Export failed", str(exc), tb)

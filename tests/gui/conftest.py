@@ -44,7 +44,7 @@ def demo_dataset(demo_root):
     import datakit
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         return datakit.Dataset.from_directory(demo_root)
 
 
@@ -120,7 +120,7 @@ def dialog_log(monkeypatch):
         return fake
 
     for name in ("show_error", "show_info", "ask_directory", "ask_save_frame_path",
-                 "ask_open_frame_path", "ask_export_path", "ask_nwb_folder"):
+                 "ask_open_frame_path", "ask_export_path", "ask_nwb_folder", "show_notifications"):
         monkeypatch.setattr(dialogs, name, recorder(name))
     monkeypatch.setattr(dialogs, "confirm_pickle", recorder("confirm_pickle", False))
     monkeypatch.setattr(dialogs, "confirm_replace", recorder("confirm_replace", True))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import datakit
+from datakit.protocol import ExpectationWarning
 from datakit_gui import coverage as cov
 from datakit_gui.models.tree_model import COUNTS_ROLE
 from datakit_gui.widgets.coverage_heatmap import LEGEND_ORDER
@@ -164,8 +165,7 @@ def test_read_only_root_offers_another_place(make_window, qtbot, demo_root, tmp_
         (root / "datakit.toml").unlink()
         (root / "datakit.toml").mkdir()
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with pytest.warns(ExpectationWarning, match="cannot be read"):
         window, root = open_copy(make_window, qtbot, demo_root, tmp_path, block)
     other = tmp_path / "elsewhere.toml"
     dialog_log["answers"]["ask_protocol_path"] = str(other)
@@ -212,10 +212,9 @@ def test_empty_folder_shows_what_the_app_looks_for(make_window, qtbot, tmp_path,
     (folder / ("data" if layout == "empty" else "photos")).mkdir(parents=True)
     (folder / "notes.txt").write_text("hello")
     window = make_window()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with qtbot.waitSignal(window.state.dataset_changed, timeout=30000):
-            window.open_roots([folder])
+    with pytest.warns(UserWarning, match="no recordings found"), \
+            qtbot.waitSignal(window.state.dataset_changed, timeout=30000):
+        window.open_roots([folder])
     heatmap = window.heatmap
     assert heatmap.pages.currentWidget() is heatmap.empty
     text = heatmap.empty.text()

@@ -107,7 +107,7 @@ def test_an_earlier_pandas_h5_is_refused_with_what_to_do(make_window, qtbot, tmp
 
     path = tmp_path / "earlier.h5"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
         pd.DataFrame({"a": [np.arange(3), "x"]}, dtype=object).to_hdf(path, key="dataset")
     window = make_window()
     with qtbot.waitSignal(window.jobs.finished, timeout=30000) as done:

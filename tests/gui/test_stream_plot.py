@@ -137,7 +137,8 @@ def test_toggling_shows_or_hides_items_and_keeps_the_zoom(window, qtbot, demo_da
 def test_an_empty_folder_says_what_the_app_looks_for(make_window, qtbot, tmp_path):
     window = make_window()
     (tmp_path / "empty").mkdir()
-    with qtbot.waitSignal(window.state.dataset_changed, timeout=30000):
+    with pytest.warns(UserWarning, match="no recordings found"), \
+            qtbot.waitSignal(window.state.dataset_changed, timeout=30000):
         window.open_roots([tmp_path / "empty"])
     plot = window.plot
     assert plot.view_stack.currentWidget() is plot.message and not plot.plots

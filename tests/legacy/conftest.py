@@ -23,7 +23,7 @@ def legacy_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def legacy_ds(legacy_root):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         return datakit.Dataset.from_directory(legacy_root)
 
 

@@ -110,7 +110,7 @@ def earlier_frame(n_mean: int = 5880, n_tread: int = 1063, seed: int = 0) -> pd.
 def write_h5(df: pd.DataFrame, path, *, key: str = "dataset", format: str = "fixed"):
     """``DataFrame.to_hdf`` as the earlier ``save`` called it (object blocks pickled)."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas' PerformanceWarning: it pickles the objects
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)  # pandas' PerformanceWarning: it pickles the objects
         df.to_hdf(path, key=key, mode="w", format=format)
     return path
 

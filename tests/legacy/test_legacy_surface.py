@@ -9,7 +9,6 @@ import warnings
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 import datakit
@@ -99,7 +98,7 @@ def test_load_error_chains_the_workers_exception(tmp_path):
         files = write_session(tmp_path, subject, 1, "widefield", duration=20, kinds=("treadmill",))
     files.paths["treadmill"].write_text("timestamp,distance_mm,speed_mm\nx,y,z\n")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         ds = datakit.Dataset.from_directory(tmp_path)
     with pytest.raises(datakit.LoadError) as info:
         ds.materialize(workers=2)

@@ -35,7 +35,7 @@ def feats(df, key, source) -> dict:
 
 def quiet_dataset(root, **kwargs):
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         return datakit.Dataset.from_directory(root, **kwargs)
 
 
@@ -351,7 +351,7 @@ def test_C23_hdf5_is_datakits_layout(legacy_df, tmp_path):
     assert back.attrs["datakit_sources"] == legacy_df.attrs["datakit_sources"]
     old = tmp_path / "old.h5"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
         pd.DataFrame({"a": [np.arange(3)]}, dtype=object).to_hdf(old, key="dataset", format="fixed")
     with pytest.raises(PickleRefused, match="allow_pickle=True"):
         datakit.load_dataset(old)

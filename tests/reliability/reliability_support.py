@@ -47,7 +47,7 @@ class Template:
 
 def discover(root) -> datakit.Dataset:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")          # conflicts are expected (treadmill CSV)
+        warnings.simplefilter("ignore", datakit.ConflictWarning)          # conflicts are expected (treadmill CSV)
         return datakit.Dataset.from_directory(root)
 
 

@@ -27,7 +27,7 @@ def count_case():
 
 def build(root) -> datakit.Dataset:
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore", datakit.ConflictWarning)
         return datakit.Dataset.from_directory(root)
 
 
@@ -85,7 +85,11 @@ UNICODE = [
                                                                  + "-" + str(i) for i, u in enumerate(UNICODE)])
 def test_odd_unicode_names(tmp_path, folder, name, expected):
     path = write(tmp_path / "data" / folder / "ses-01", name, NOTES_TXT)
-    ds, report = checked(tmp_path)
+    if expected is None:
+        with pytest.warns(UserWarning, match="no recordings found"):
+            ds, report = checked(tmp_path)
+    else:
+        ds, report = checked(tmp_path)
     if expected is None:
         assert reason_for(ds, path) == "matches 'notes' but has no sub- token"
         assert len(ds) == 0
@@ -260,7 +264,8 @@ def test_files_where_folders_are_expected(tmp_path):
     write(other, f"{session_dir('A01')}/beh", "a file called beh")
     inner = write(other, f"{session_dir('A01')}/{stem('A01')}_notes.txt/{stem('A01')}_notes.txt",
                   NOTES_TXT)
-    ds, _ = checked(tmp_path)
+    with pytest.warns(UserWarning, match="no recordings found"):
+        ds, _ = checked(tmp_path)
     assert reason_for(ds, tmp_path / "data") == "'data' is a file, expected a folder"
     assert reason_for(ds, tmp_path / "processed") == "dangling symlink where a folder was expected"
     assert len(ds) == 0
