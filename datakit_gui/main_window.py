@@ -93,7 +93,8 @@ class MainWindow(QMainWindow):
         self._make_actions()
         self.job_status = JobStatus(self.jobs, self.actions["cancel"])
         self.notification_button = NotificationButton(self.notifier)
-        self.statusBar().addWidget(self.notification_button)
+        # permanent: a status message never covers it
+        self.statusBar().addPermanentWidget(self.notification_button)
         self.statusBar().addPermanentWidget(self.job_status)
         self.jobs_where = QLabel()
         self.jobs_where.setObjectName("jobsWhere")

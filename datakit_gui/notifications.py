@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QToolButton
 
+from . import look
+
 logger = logging.getLogger("datakit_gui")
 
 ERROR, WARNING, INFO = "error", "warning", "info"
@@ -146,8 +148,11 @@ class NotificationButton(QToolButton):
         count = len(self.notifier.history)
         icon = "⚠" if note.level == WARNING else "✖" if note.level == ERROR else "ℹ"
         text = note.text()
-        text = text if len(text) <= 90 else text[:87] + "…"
+        text = text if len(text) <= 60 else text[:59] + "…"
         self.setText(f"{icon} {text}" + (f"  (+{count - 1})" if count > 1 else ""))
+        colour = {ERROR: "rgb({}, {}, {})".format(*look.CRIMSON),
+                  WARNING: "rgb(138, 75, 0)"}.get(note.level)      # a dark orange: legible
+        self.setStyleSheet(f"QToolButton#notifications {{ color: {colour}; }}" if colour else "")
         self.show()
 
     def show_all(self) -> None:
