@@ -55,15 +55,9 @@ class _Camera(msgspec.Struct, gc=False):
     Binning: _Tag = None
 
 
-class _CameraFull(msgspec.Struct, gc=False):
+class _CameraFull(_Camera, gc=False):
     """The same plus the tags the earlier implementation kept for the pupil camera."""
 
-    ImageNumber: _Tag = None
-    ElapsedTime: _Tag = msgspec.field(default=None, name="ElapsedTime-ms")
-    TimeReceivedByCore: Optional[str] = None
-    Camera: Optional[str] = None
-    Temperature: _Tag = None
-    Binning: _Tag = None
     Height: _Tag = None
     Width: _Tag = None
     ROI_X_start: _Tag = msgspec.field(default=None, name="ROI-X-start")
