@@ -16,13 +16,13 @@ from . import dialogs, look, qtfix
 from .commands import Commands
 from .icons import app_icon
 from .jobs import MAIN, JobRunner
+from .notifications import NotificationButton, Notifier
 from .preferences import Preferences
 from .state import AppState
 from .widgets.console import ConsoleDock
 from .widgets.coverage_heatmap import CoverageHeatmap
 from .widgets.experiment_tree import ExperimentTree
 from .widgets.filter_panel import FilterPanel
-from .notifications import NotificationButton, Notifier
 from .widgets.job_status import JobStatus
 from .widgets.report_table import ReportTable
 from .widgets.stream_plot import StreamPlot

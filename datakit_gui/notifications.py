@@ -76,7 +76,10 @@ class Notifier(QObject):
         """Log and record ``note`` and show it; safe to call from any thread."""
         logger.log(LEVELS.get(note.level, logging.INFO), "%s%s", note.text(),
                    f"\n{note.details}" if note.details else "")
-        self._posted.emit((note, interrupt))
+        try:
+            self._posted.emit((note, interrupt))
+        except RuntimeError:    # the window is gone: the log has it
+            pass
 
     def _deliver(self, item) -> None:
         note, interrupt = item
@@ -101,34 +104,45 @@ class Notifier(QObject):
         self._installed = True
 
     def uninstall(self) -> None:
-        """Put back what :meth:`install` replaced (only where it is still ours)."""
+        """Put back what :meth:`install` replaced, where it is still ours; where another
+        window's hook came on top, ours stays in its chain and only passes things on."""
         if not self._installed:
             return
-        if sys.excepthook == self._excepthook:
-            sys.excepthook = self._previous["sys"]
-        if threading.excepthook == self._threading_excepthook:
-            threading.excepthook = self._previous["threading"]
-        if warnings.showwarning == self._showwarning:
-            warnings.showwarning = self._previous["showwarning"]
         self._installed = False
+        if sys.excepthook == self._excepthook:
+            sys.excepthook = _unwrap(self._previous["sys"], "sys")
+        if threading.excepthook == self._threading_excepthook:
+            threading.excepthook = _unwrap(self._previous["threading"], "threading")
+        if warnings.showwarning == self._showwarning:
+            warnings.showwarning = _unwrap(self._previous["showwarning"], "showwarning")
 
     def _excepthook(self, exc_type, exc, tb) -> None:
-        text = "".join(traceback.format_exception(exc_type, exc, tb))
-        self.error("Unexpected error", f"{exc_type.__name__}: {exc}", text, interrupt=False)
+        if self._installed:
+            text = "".join(traceback.format_exception(exc_type, exc, tb))
+            self.error("Unexpected error", f"{exc_type.__name__}: {exc}", text, interrupt=False)
         self._previous["sys"](exc_type, exc, tb)
 
     def _threading_excepthook(self, args) -> None:
-        if args.exc_type is SystemExit:
-            return
-        text = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
-        where = f" in thread {args.thread.name}" if args.thread is not None else ""
-        self.error("Unexpected error" + where, f"{args.exc_type.__name__}: {args.exc_value}", text,
-                   interrupt=False)
+        if self._installed and args.exc_type is not SystemExit:
+            text = "".join(traceback.format_exception(args.exc_type, args.exc_value,
+                                                      args.exc_traceback))
+            where = f" in thread {args.thread.name}" if args.thread is not None else ""
+            self.error("Unexpected error" + where, f"{args.exc_type.__name__}: {args.exc_value}",
+                       text, interrupt=False)
         self._previous["threading"](args)
 
     def _showwarning(self, message, category, filename, lineno, file=None, line=None) -> None:
-        self.warning(category.__name__, str(message), f"{filename}:{lineno}")
+        if self._installed:
+            self.warning(category.__name__, str(message), f"{filename}:{lineno}")
         self._previous["showwarning"](message, category, filename, lineno, file, line)
+
+
+def _unwrap(hook, kind: str):
+    """``hook``, or what it passes things on to when it belongs to a closed window's
+    notifier (windows closed in another order than they opened)."""
+    while isinstance(getattr(hook, "__self__", None), Notifier) and not hook.__self__._installed:
+        hook = hook.__self__._previous[kind]
+    return hook
 
 
 class NotificationButton(QToolButton):

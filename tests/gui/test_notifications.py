@@ -110,6 +110,26 @@ def test_closing_the_window_puts_the_hooks_back(make_window, qtbot):
     assert (sys.excepthook, threading.excepthook, warnings.showwarning) == before
 
 
+def test_windows_closed_in_any_order_leave_the_original_hooks(make_window, qtbot):
+    before = sys.excepthook, threading.excepthook, warnings.showwarning
+    first, second = make_window(), make_window()
+    first.close()
+    qtbot.waitUntil(lambda: not first.isVisible(), timeout=30000)
+    passed_on = []
+    original = first.notifier._previous["showwarning"]
+    first.notifier._previous["showwarning"] = lambda *args: passed_on.append(args[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("the second window is still open", UserWarning)
+    qtbot.waitUntil(lambda: bool(history(second)), timeout=5000)
+    assert "still open" in history(second)[0].message and not history(first)
+    assert [str(m) for m in passed_on] == ["the second window is still open"]
+    first.notifier._previous["showwarning"] = original
+    second.close()
+    qtbot.waitUntil(lambda: not second.isVisible(), timeout=30000)
+    assert (sys.excepthook, threading.excepthook, warnings.showwarning) == before
+
+
 def test_the_log_file_gets_every_notification(make_window, qtbot, tmp_path, dialog_log):
     from datakit_gui.app import start_log
 
