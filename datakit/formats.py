@@ -43,3 +43,8 @@ def human_bytes(n) -> str:
             return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.1f} TiB"  # pragma: no cover
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``3 files``, ``1 file`` (``many`` for irregular plurals)."""
+    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"

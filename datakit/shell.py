@@ -21,11 +21,7 @@ from pathlib import Path
 
 from .io import EAGER_LOAD_BYTES
 
-from .formats import HDF5_SUFFIXES, PICKLE_SUFFIXES, pickle_warning
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+from .formats import HDF5_SUFFIXES, PICKLE_SUFFIXES, pickle_warning, plural
 
 
 def _list(items, limit: int = 8) -> str:
@@ -36,18 +32,18 @@ def _list(items, limit: int = 8) -> str:
 
 
 def _dataset_banner(ds, path: Path) -> str:
-    parts = [_plural(len(ds.subjects), "subject"), _plural(len(ds.sessions), "session")]
+    parts = [plural(len(ds.subjects), "subject"), plural(len(ds.sessions), "session")]
     if ds.has_task_level:
-        parts.append(_plural(len(ds.tasks), "task"))
+        parts.append(plural(len(ds.tasks), "task"))
     lines = [
         f"ds = Dataset.from_directory({', '.join(repr(str(r)) for r in ds.roots) or repr(str(path))})",
-        f"     {_plural(len(ds), 'cell')} ({', '.join(parts)}) x {_plural(len(ds.sources), 'source')}",
+        f"     {plural(len(ds), 'cell')} ({', '.join(parts)}) x {plural(len(ds.sources), 'source')}",
         f"     sources: {_list(ds.sources)}",
     ]
     skipped, conflicts = len(ds.skipped), len(ds.conflicts)
     if skipped or conflicts:
-        lines.append(f"     {_plural(skipped, 'file')} skipped (ds.skipped), "
-                     f"{_plural(conflicts, 'conflict')} (ds.conflicts)")
+        lines.append(f"     {plural(skipped, 'file')} skipped (ds.skipped), "
+                     f"{plural(conflicts, 'conflict')} (ds.conflicts)")
     lines.append("     try: ds.validate(progress=True); df = ds.materialize(progress=True)")
     return "\n".join(lines)
 
@@ -67,8 +63,8 @@ def _frame_banner(df, path: Path) -> str:
     sources = _frame_sources(df)
     return "\n".join([
         f"df = load_dataset({str(path)!r})",
-        f"     {_plural(rows, 'row')} x {_plural(cols, 'column')}; "
-        f"{_plural(len(sources), 'source')}: {_list(sources)}",
+        f"     {plural(rows, 'row')} x {plural(cols, 'column')}; "
+        f"{plural(len(sources), 'source')}: {_list(sources)}",
     ])
 
 
@@ -152,8 +148,8 @@ def _saved_banner(saved, path: Path) -> str:
     size = saved.nbytes / 2**30
     return "\n".join([
         f"saved = open_dataset({str(path)!r})   (not loaded: its values take {size:.1f} GB)",
-        f"     {_plural(rows, 'row')} x {_plural(cols, 'column')}; "
-        f"{_plural(len(saved.sources), 'source')}: {_list(saved.sources)}",
+        f"     {plural(rows, 'row')} x {plural(cols, 'column')}; "
+        f"{plural(len(saved.sources), 'source')}: {_list(saved.sources)}",
         "     try: saved.index; saved.cell(saved.index[0]); "
         "df = saved.load(subject=..., source=...)",
     ])

@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 import datakit
-from datakit.formats import human_bytes, is_hdf5, is_pickle
+from datakit.formats import human_bytes, is_hdf5, is_pickle, plural
 from datakit.io import EAGER_LOAD_BYTES
 
 from . import dialogs
@@ -211,7 +211,7 @@ class Commands(QObject):
             self.state.merge_report(errors)
             failed = int((errors["status"] == "error").sum()) if len(errors) else 0
             self.message.emit(f"Materialized {frame.shape[0]} cells x {frame.shape[1]} columns"
-                              + (f"; {failed} files failed (left empty, see the report)" if failed else "")
+                              + (f"; {plural(failed, 'file')} failed (left empty, see the report)" if failed else "")
                               + ". Save it (Ctrl+S) or use df in the console.")
 
         return self._submit("Materialize", run, done)
@@ -323,7 +323,7 @@ class Commands(QObject):
             self.state.merge_report(errors)
             failed = int((errors["status"] == "error").sum()) if len(errors) else 0
             self.message.emit(f"Saved {len(dataset)} cells to {written} ({fmt})"
-                              + (f"; {failed} files failed (left empty, see the report)"
+                              + (f"; {plural(failed, 'file')} failed (left empty, see the report)"
                                  if failed else ""))
 
         return self._submit(f"Save {Path(path).name}", run, done)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import without_path  # noqa: F401 - the CLI's name for it
+from ..formats import plural  # noqa: F401 - the CLI uses out.plural
 
 FORMATS = ("table", "csv", "json")
 SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".txt": "table"}
@@ -48,10 +49,6 @@ def middle(text, width: int = 100) -> str:
         return text
     keep = width - 3
     return text[: keep // 2] + "..." + text[len(text) - (keep - keep // 2):]
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
 
 
 def listing(items, limit: int = 10) -> str:

@@ -65,7 +65,10 @@ def test_materialize_then_save_without_reloading(window, qtbot, demo_dataset, ex
                                                   dialog_log):
     window.actions["save"].trigger() if window.actions["save"].isEnabled() else None
     assert not window.actions["save"].isEnabled()           # nothing materialized yet
-    run_action(window, qtbot, "materialize", window.state.frame_changed)
+    with qtbot.waitSignal(window.commands.message, timeout=60000,
+                          check_params_cb=lambda text: text.startswith("Materialized")) as said:
+        window.actions["materialize"].trigger()
+    assert "; 1 file failed (left empty" in said.args[0]     # one broken file, said in English
     frame = window.state.frame
     assert frame.shape[0] == len(demo_dataset)
     assert frame.index.equals(demo_dataset.inventory.index)
