@@ -33,15 +33,13 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from datakit import Cancelled
+from datakit.engine import default_workers
 
 MAIN = "main"
 CELL = "cell"
 OK, ERROR, CANCELLED = "ok", "error", "cancelled"
 PROGRESS_INTERVAL_S = 0.05
 WORKER_NICENESS = 10
-
-
-from datakit.engine import default_workers  # noqa: E402,F401 - one home: the engine's
 
 
 class JobContext:
