@@ -106,6 +106,19 @@ def encode_record(record: FolderRecord) -> bytes | None:
         return None
 
 
+def _in_transaction(db: sqlite3.Connection, *steps: tuple[str, list]) -> None:
+    """``executemany(statement, rows)`` of each step in one transaction: one commit for
+    all rows, not one per row (the connection is in autocommit mode)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for statement, rows in steps:
+            db.executemany(statement, rows)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 def _is_locked(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
 
@@ -246,16 +259,9 @@ class Index:
         if not records and not gone:
             return
 
-        def write(db):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany("INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?, ?)", records)
-                db.executemany("DELETE FROM folders WHERE path = ?", [(p,) for p in gone])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        self._run(write)
+        self._run(lambda db: _in_transaction(
+            db, ("INSERT OR REPLACE INTO folders VALUES (?, ?, ?, ?, ?)", records),
+            ("DELETE FROM folders WHERE path = ?", [(p,) for p in gone])))
 
     # claims -----------------------------------------------------------------------
 
@@ -282,7 +288,8 @@ class Index:
         rows = [(p, source, s, m, int(a)) for p, s, m, a in rows if storable(p)]
         if not rows:
             return
-        self._run(lambda db: db.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)", rows))
+        self._run(lambda db: _in_transaction(
+            db, ("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)", rows)))
 
     # validations ------------------------------------------------------------------
 
@@ -314,15 +321,8 @@ class Index:
         if not rows:
             return
 
-        def write(db):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.executemany("INSERT OR REPLACE INTO validations VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        self._run(write)
+        self._run(lambda db: _in_transaction(
+            db, ("INSERT OR REPLACE INTO validations VALUES (?, ?, ?, ?, ?, ?, ?)", rows)))
 
     # housekeeping -----------------------------------------------------------------
 
