@@ -214,3 +214,31 @@ def test_walk_reports_progress_and_cancels(tmp_path):
 
     with pytest.raises(datakit.Cancelled):
         walk(tmp_path, registered_sources(), cancel=Set())
+
+
+def test_the_dataqueue_look_finds_packets_past_its_first_read(tmp_path):
+    from datakit.sources.treadmill import dataqueue_has_encoder_packets as look
+    header = b"queue_elapsed,packet_ts,device_ts,device_id,payload\n"
+    filler = b"1.0,2025-01-01 10:00:00,1,nidaq,1\n" * 4000          # ~140 KB
+    packet = b"2.0,2025-01-01 10:00:01,2,encoder,EncoderData(timestamp=1, distance=0.1 mm, speed=0.2 mm/s)\n"
+    cases = {"late": header + filler + packet, "none": header + filler, "empty": b"",
+             "fanned": b"queue_elapsed,packet_ts,device_ts,device_id,payload,distance_mm,speed_mm\n"}
+    for name, body in cases.items():
+        (tmp_path / name).write_bytes(body)
+    # a packet split across two reads is still seen
+    prefix = packet[:packet.index(b"EncoderData(")]
+    split = header + b"x" * (2**16 - 5 - len(header) - len(prefix)) + packet
+    assert split.index(b"EncoderData(") == 2**16 - 5
+    (tmp_path / "split").write_bytes(split)
+    assert look(tmp_path / "late") and look(tmp_path / "fanned") and look(tmp_path / "split")
+    assert not look(tmp_path / "none") and not look(tmp_path / "empty")
+    assert not look(tmp_path / "late", limit=2**16)          # gives up at the limit
+    assert not look(tmp_path / "absent") and not look(tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_the_dataqueue_look_never_blocks_on_a_fifo(tmp_path):
+    from datakit.sources.treadmill import dataqueue_has_encoder_packets as look
+    fifo = tmp_path / "x_dataqueue.csv"
+    os.mkfifo(fifo)
+    assert look(fifo) is False

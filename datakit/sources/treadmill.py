@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,8 @@ _DISTANCE = ("distance_mm", "distance")
 _SPEED = ("speed_mm", "speed_mm_s", "speed")
 _CLAIM_LIMIT = 16 * 2**20
 _CLAIM_CHUNK = 2**20
+_CLAIM_FIRST = 2**16
+_OPEN_FLAGS = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 
 
 def dataqueue_has_encoder_packets(path, limit: int = _CLAIM_LIMIT) -> bool:
@@ -50,28 +53,32 @@ def dataqueue_has_encoder_packets(path, limit: int = _CLAIM_LIMIT) -> bool:
 
     Reads until the first ``EncoderData(`` (a few KB in a normal session); gives up
     after ``limit`` bytes.  A fanned-out header with distance and speed columns counts.
+    Plain ``os`` calls, opened non-blocking: discovery asks this of every session's
+    dataqueue, and a FIFO must not block (it is not read at all).
     """
     try:
-        if not os.path.isfile(path):  # a FIFO would block the open below
+        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
+    except (OSError, ValueError):
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-        with open(path, "rb") as fh:
-            header = fh.readline(65536).lower()
-            columns = [c.strip() for c in header.split(b",")]
-            if any(c.decode(errors="ignore") in _DISTANCE for c in columns[5:]) and any(
-                    c.decode(errors="ignore") in _SPEED for c in columns[5:]):
+        chunk = os.read(fd, _CLAIM_FIRST)
+        columns = [c.strip() for c in chunk.split(b"\n", 1)[0][:65536].lower().split(b",")]
+        if any(c.decode(errors="ignore") in _DISTANCE for c in columns[5:]) and any(
+                c.decode(errors="ignore") in _SPEED for c in columns[5:]):
+            return True
+        carry, read = b"", 0
+        while chunk and read < limit:
+            if b"EncoderData(" in carry + chunk:
                 return True
-            carry = b""
-            read = 0
-            while read < limit:
-                chunk = fh.read(_CLAIM_CHUNK)
-                if not chunk:
-                    return False
-                if b"EncoderData(" in carry + chunk:
-                    return True
-                carry = chunk[-16:]
-                read += len(chunk)
+            carry = chunk[-16:]
+            read += len(chunk)
+            chunk = os.read(fd, _CLAIM_CHUNK)
     except OSError:
         return False
+    finally:
+        os.close(fd)
     return False
 
 
