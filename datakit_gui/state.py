@@ -7,6 +7,7 @@ Setters emit past-tense signals; nothing here does I/O (jobs hand results in).
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from PySide6.QtCore import QObject, Signal
 
@@ -75,8 +76,17 @@ class AppState(QObject):
     def set_dataset(self, dataset, sizes: dict | None = None, *, saved_view: bool = False) -> None:
         """A new discovery result; filters keep what still exists, reports for unchanged files stay.
 
+        Another experiment (other roots) starts with no report and no plotted cell, even
+        where its cells have the same names; a re-scan of the same one keeps the report
+        rows and the plotted cell whose files are the ones found now.
+
         ``saved_view``: the Dataset stands for the cells of the saved file ``saved`` (a
         file opened with no experiment open): nothing can be loaded from its "paths"."""
+        old = self.dataset
+        same = (old is not None and dataset is not None
+                and [str(r) for r in old.roots] == [str(r) for r in dataset.roots])
+        pruned = self._prune_report(dataset.inventory if same else None)
+        stale_cell = self.cell_key is not None and not (same and _same_files(old, dataset, self.cell_key))
         self.saved_view = bool(saved_view and dataset is not None)
         self.dataset = dataset
         self.sizes = dict(sizes or {})
@@ -88,13 +98,44 @@ class AppState(QObject):
                 and self.coverage.row_of(self.selection) < 0:
             self.selection = None
             self.selected_source = None
-        if self.cell_key is not None and (self.coverage is None or self.coverage.row_of(self.cell_key) < 0):
+        if self.cell_key is not None and (stale_cell or self.coverage is None
+                                          or self.coverage.row_of(self.cell_key) < 0):
             self.cell_key = self.cell_frame = self.cell_errors = self.cell_streams = None
+            self.cell_loaded.emit()
         self.dataset_changed.emit()
         self.filters_changed.emit()
+        if pruned:
+            self.report_changed.emit()
         self.coverage_changed.emit()
         self.selection_changed.emit()
         self.protocol_changed.emit()
+
+    def _prune_report(self, inventory: pd.DataFrame | None) -> bool:
+        """Keep the report rows whose (cell, source) has the same file in ``inventory``
+        (or none, as before); drop every row without one.  True when rows went."""
+        if not len(self.report):
+            return False
+        keep = np.zeros(len(self.report), dtype=bool)
+        if inventory is not None and len(inventory):
+            levels = list(inventory.index.names)
+            cells = pd.MultiIndex.from_frame(self.report[levels].astype(str))
+            rows = inventory.index.get_indexer(cells)
+            cols = inventory.columns.get_indexer(self.report["Source"].astype(str))
+            found = (rows >= 0) & (cols >= 0)
+            now = np.full(len(self.report), None, dtype=object)
+            now[found] = inventory.to_numpy(dtype=object)[rows[found], cols[found]]
+            now = [None if pd.isna(p) else str(p) for p in now]
+            before = [None if pd.isna(p) else str(p) for p in self.report["path"]] \
+                if "path" in self.report else [None] * len(self.report)
+            keep = np.fromiter((a == b for a, b in zip(now, before)), dtype=bool, count=len(now))
+        if keep.all():
+            return False
+        self.report = self.report[keep].reset_index(drop=True)
+        self._report_keys = self._report_keys[keep] if len(self.report) else None
+        if not len(self.report):
+            self.report = pd.DataFrame()
+        self.report_update = None
+        return True
 
     def set_protocol(self, protocol, *, unsaved: bool = True) -> None:
         """Judge the same files by another protocol (no rescan): new missing / not expected."""
@@ -291,3 +332,15 @@ class AppState(QObject):
         except (KeyError, TypeError):
             return False
         return True
+
+
+def _same_files(old, new, key) -> bool:
+    """Does cell ``key`` have the same files (per source) in the Datasets ``old`` and ``new``?"""
+    try:
+        before = old.inventory.loc[tuple(key)].dropna()
+        after = new.inventory.loc[tuple(key)].dropna()
+    except (KeyError, TypeError):
+        return False
+    if not isinstance(before, pd.Series) or not isinstance(after, pd.Series):
+        return False
+    return before.astype(str).sort_index().equals(after.astype(str).sort_index())
