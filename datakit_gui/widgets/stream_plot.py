@@ -30,6 +30,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from datakit.formats import plural
+
 from .. import dialogs, look
 from ..coverage import cell_label
 from ..lanes import Lane, plan, time_axis_label
@@ -55,6 +57,16 @@ NO_RECORDINGS = (
     "<code>data/</code> holds files like <code>data/sub-&lt;subject&gt;/ses-&lt;session&gt;/beh/"
     "&lt;stamp&gt;_sub-&lt;subject&gt;_ses-&lt;session&gt;_task-&lt;task&gt;_&lt;suffix&gt;.csv</code>."
     "</p>")
+
+NOT_RECORDED = (
+    "<p><b>{cell} was never recorded: nothing to plot.</b></p>"
+    "<p>No file of this recording exists, yet {why}, so the coverage view shows its "
+    "{sources} as missing.</p>")
+WHY_EXPECTED = {
+    "declared": "the protocol (<code>datakit.toml</code>, <code>[sessions] tasks</code>) says "
+                "every session has this task",
+    "manifest": "<code>manifest.json</code> lists files of it",
+}
 
 
 class _LaneView:
@@ -204,6 +216,24 @@ class StreamPlot(QWidget):
 
     def _cell_loaded(self) -> None:
         self.set_streams(self.state.cell_streams)
+        key = self.state.cell_key
+        if self.state.cell_streams is None and key is not None and self._never_recorded(key):
+            self._show_message(self._not_recorded_text(key))
+
+    def _never_recorded(self, key) -> bool:
+        coverage = self.state.coverage
+        row = coverage.row_of(key) if coverage is not None else -1
+        return row >= 0 and coverage.recorded is not None and not coverage.recorded[row]
+
+    def _not_recorded_text(self, key) -> str:
+        missing = self.state.dataset.missing()
+        mine = missing[(missing[["Subject", "Session", "Task"][:len(key)]].astype(str)
+                        == list(key)).all(axis=1)]
+        reasons = list(dict.fromkeys(mine["reason"]))
+        why = " and ".join(WHY_EXPECTED.get(r, f"it is expected ({r})") for r in reasons) \
+            or "it is expected"
+        return NOT_RECORDED.format(cell=html.escape(cell_label(key)), why=why,
+                                   sources=plural(len(mine), "source"))
 
     def _dataset_changed(self) -> None:
         dataset = self.state.dataset

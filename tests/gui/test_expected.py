@@ -81,6 +81,25 @@ def test_unrecorded_cells_have_rows_and_the_tree_counts_expected_only(window, de
     assert total_missing < int((~demo_dataset.coverage().eq("present")).to_numpy().sum())
 
 
+def test_a_never_recorded_cell_says_so_where_its_plot_would_be(window, qtbot, demo_experiment,
+                                                               demo_dataset):
+    plot = window.plot
+    recorded = tuple(demo_dataset.inventory.index[0])
+    with qtbot.waitSignal(window.state.cell_loaded, timeout=30000):
+        window.state.select_cell(recorded)
+    assert plot.shown_features()
+    key = tuple(demo_experiment.missing_cells[0])
+    with qtbot.waitSignal(window.state.cell_loaded, timeout=30000):
+        window.state.select_cell(key)
+    assert plot.shown_features() == []                      # the earlier cell is gone
+    assert plot.view_stack.currentWidget() is plot.message
+    text = plot.message.text()
+    missing = demo_dataset.missing()
+    n = int((missing[["Subject", "Session", "Task"]].apply(tuple, axis=1) == key).sum())
+    assert "was never recorded" in text and f"its {n} sources as missing" in text
+    assert "datakit.toml" in text                            # the rule that expects it
+
+
 def test_hover_says_why_a_missing_file_is_expected(window, demo_dataset):
     heatmap = window.heatmap
     coverage = heatmap.coverage
