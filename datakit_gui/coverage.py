@@ -7,7 +7,7 @@ worst status of each block of rows (an error never disappears when zoomed out).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -208,6 +208,17 @@ def build(full, filtered, report: pd.DataFrame | None = None, *, states: pd.Data
     return Coverage(index, sources, codes, paths, report_row,
                     report if report is not None else pd.DataFrame(), row_counts,
                     dataset=full, recorded=recorded)
+
+
+def included_only(coverage: Coverage) -> Coverage:
+    """``coverage`` without the cells the filters leave out (itself when there are none)."""
+    keep = coverage.row_counts["included_cells"].to_numpy() > 0
+    if keep.all():
+        return coverage
+    return replace(coverage, index=coverage.index[keep], codes=coverage.codes[keep],
+                   paths=coverage.paths[keep], report_row=coverage.report_row[keep],
+                   row_counts=coverage.row_counts[keep],
+                   recorded=None if coverage.recorded is None else coverage.recorded[keep])
 
 
 def block_worst(codes: np.ndarray, factor: int) -> np.ndarray:

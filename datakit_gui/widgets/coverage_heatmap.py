@@ -88,7 +88,8 @@ class CoverageHeatmap(QWidget):
         super().__init__(parent)
         self.setObjectName("coverageHeatmap")
         self.state = state
-        self.coverage: cov.Coverage | None = None
+        self.coverage: cov.Coverage | None = None   # what is drawn
+        self.full: cov.Coverage | None = None       # every cell (the legend counts these)
         self._lut = cov.lookup_table()
         self._factor = 0
         self._syncing = False
@@ -114,6 +115,13 @@ class CoverageHeatmap(QWidget):
         self.fit_button.setToolTip("Zoom out to every cell (Ctrl+0)")
         self.fit_button.clicked.connect(self.fit_all)
         legend.addWidget(self.fit_button)
+        self.hide_button = QToolButton(text="Hide excluded cells")
+        self.hide_button.setObjectName("heatmapHideExcluded")
+        self.hide_button.setCheckable(True)
+        self.hide_button.setToolTip("Draw only the cells the filters keep (for example the "
+                                    "cells with something missing), each row taller")
+        self.hide_button.toggled.connect(lambda _on: self.set_coverage(self.full))
+        legend.addWidget(self.hide_button)
 
         self.cell_axis = CellAxis()
         self.source_axis = SourceAxis()
@@ -192,10 +200,16 @@ class CoverageHeatmap(QWidget):
 
     def set_coverage(self, coverage: cov.Coverage | None) -> None:
         previous = self.coverage
+        self.full = coverage
+        if coverage is not None and self.hide_button.isChecked():
+            coverage = cov.included_only(coverage)
         self.coverage = coverage
         same_cells = (previous is not None and coverage is not None
                       and previous.n_cells == coverage.n_cells and previous.sources == coverage.sources
                       and previous.index.equals(coverage.index))
+        if self.full is not None and self.full.n_cells and self.full.sources and not coverage.n_cells:
+            self._show_nothing_kept()
+            return
         if coverage is None or coverage.n_cells == 0 or not coverage.sources:
             self.image.clear()
             self.separators.setData([], [])
@@ -236,10 +250,27 @@ class CoverageHeatmap(QWidget):
         self._show_selection()
         if not same_cells:
             unrecorded = int((~coverage.recorded).sum()) if coverage.recorded is not None else 0
-            extra = f" ({unrecorded} expected but never recorded)" if unrecorded else ""
+            notes = [f"{unrecorded} expected but never recorded"] if unrecorded else []
+            if n < self.full.n_cells:
+                notes.append(f"{self.full.n_cells - n} left out by the filters are hidden")
+            extra = f" ({'; '.join(notes)})" if notes else ""
             self.info.setText(f"{n} cells{extra} x {m} sources. Hover for details, click to plot "
                               "a cell, right-click to say what a task should have; wheel scrolls, "
                               "Ctrl+wheel zooms.")
+
+    def _show_nothing_kept(self) -> None:
+        """Excluded cells hidden and the filters keep none: say so, keep the legend."""
+        self.image.clear()
+        self.separators.setData([], [])
+        self.columns.setData([], [])
+        self.cell_axis.set_keys([])
+        self.highlight.hide()
+        self._update_legend()
+        self.empty.setText("<p><b>No cell passes the filters.</b></p><p>Change the filters, "
+                           "or untick <i>Hide excluded cells</i> to see every cell.</p>")
+        self.pages.setCurrentWidget(self.empty)
+        self.legend_box.setVisible(True)
+        self.info.setText(f"0 of {self.full.n_cells} cells pass the filters.")
 
     def _draw_image(self, force: bool = False) -> None:
         coverage = self.coverage
@@ -268,8 +299,8 @@ class CoverageHeatmap(QWidget):
 
     def _update_legend(self) -> None:
         counts = {code: 0 for code in LEGEND_ORDER}
-        if self.coverage is not None and self.coverage.codes.size:
-            values, numbers = np.unique(self.coverage.codes, return_counts=True)
+        if self.full is not None and self.full.codes.size:
+            values, numbers = np.unique(self.full.codes, return_counts=True)
             counts.update({int(v): int(c) for v, c in zip(values, numbers)})
         for code, label in self.legend_labels.items():
             label.setText(f"{cov.LABELS[code]} ({counts[code]})")
@@ -420,11 +451,11 @@ class CoverageHeatmap(QWidget):
 
     def _task_keys(self, row: int | None) -> list[str]:
         """The protocol keys a menu offers: the row's task, or every task for a column."""
-        index = self.coverage.index
+        index = self.full.index     # a column's menu offers the hidden cells' tasks too
         if index.nlevels < 3:
             return ["*"]
         if row is not None:
-            return [str(index[row][2])]
+            return [str(self.coverage.index[row][2])]
         return sorted(set(index.get_level_values(2).astype(str)))
 
     def expectation_menu(self, col: int, row: int | None = None) -> QMenu:

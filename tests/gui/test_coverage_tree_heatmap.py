@@ -78,6 +78,40 @@ def test_unchecking_a_subject_filters_tree_and_heatmap(window, demo_dataset):
     assert evaluated.inventory.index.equals(window.state.filtered.inventory.index)
 
 
+def test_hiding_excluded_cells_draws_only_what_the_filters_keep(window, demo_dataset, qtbot):
+    heatmap = window.heatmap
+    legend_before = {c: heatmap.legend_labels[c].text() for c in heatmap.legend_labels}
+    window.filters.incomplete.setChecked(True)          # the cells with something missing
+    kept = window.state.filtered
+    assert 0 < len(kept) < heatmap.full.n_cells
+    legend = {c: heatmap.legend_labels[c].text() for c in heatmap.legend_labels}
+    heatmap.hide_button.setChecked(True)
+    shown = heatmap.coverage
+    wanted = set(map(tuple, kept.inventory.index.to_frame().astype(str).itertuples(index=False)))
+    wanted |= set(map(tuple, kept.missing()[list(kept.inventory.index.names)].astype(str)
+                      .itertuples(index=False)))
+    assert set(shown.keys) == wanted                     # recorded and never-recorded kept cells
+    assert not (shown.codes == cov.EXCLUDED).all(axis=1).any()
+    assert {c: heatmap.legend_labels[c].text() for c in heatmap.legend_labels} == legend
+    assert f"{heatmap.full.n_cells - shown.n_cells} left out by the filters are hidden" in heatmap.info.text()
+    # a click on the first drawn row selects that cell, not the first of every cell
+    scene_pos = heatmap.view_box.mapViewToScene(QPointF(0.5, 0.5))
+    with qtbot.waitSignal(window.state.selection_changed, timeout=30000):
+        qtbot.mouseClick(heatmap.graphics.viewport(), Qt.MouseButton.LeftButton,
+                         pos=heatmap.graphics.mapFromScene(scene_pos))
+    assert window.state.selection == shown.keys[0]
+    # no cell passes: a message, the legend stays
+    box = window.filters.boxes["subject"]
+    box.model.set_checked([])
+    assert heatmap.pages.currentWidget() is heatmap.empty and "No cell passes" in heatmap.empty.text()
+    assert heatmap.legend_box.isVisible()
+    box.model.set_checked(demo_dataset.subjects)
+    heatmap.hide_button.setChecked(False)
+    window.filters.incomplete.setChecked(False)
+    assert heatmap.coverage.n_cells == heatmap.full.n_cells
+    assert {c: heatmap.legend_labels[c].text() for c in heatmap.legend_labels} == legend_before
+
+
 def test_exclude_mode_for_sources(window, demo_dataset):
     box = window.filters.boxes["source"]
     box.mode.setCurrentIndex(1)                       # exclude checked
