@@ -228,7 +228,12 @@ class Commands(QObject):
             return False
         from datakit.io import save_frame
 
-        path, fmt = self._ask_target(path)
+        # the frame may come from an experiment opened before this one: say which
+        origin = [str(r) for r in frame.attrs.get("datakit_roots", ()) or ()]
+        other = origin and origin != self.state.roots
+        title = (f"Save materialized dataset ({plural(len(frame), 'cell')} from "
+                 f"{', '.join(origin)}, not the experiment open now)") if other else None
+        path, fmt = self._ask_target(path, origin[0] if other else None, title)
         if path is None:
             return False
 
@@ -328,11 +333,13 @@ class Commands(QObject):
 
         return self._submit(f"Save {Path(path).name}", run, done)
 
-    def _ask_target(self, path: str | None) -> tuple[str | None, str | None]:
+    def _ask_target(self, path: str | None, folder: str | None = None,
+                    title: str | None = None) -> tuple[str | None, str | None]:
         from datakit.io import resolve_format
 
-        folder = self.state.roots[0] if self.state.roots else ""
-        path = path or dialogs.ask_save_frame_path(self.window, str(Path(folder) / "dataset.h5"))
+        folder = folder or (self.state.roots[0] if self.state.roots else "")
+        path = path or dialogs.ask_save_frame_path(self.window, str(Path(folder) / "dataset.h5"),
+                                                   *([title] if title else []))
         if not path:
             return None, None
         try:

@@ -75,3 +75,24 @@ def test_a_rescan_keeps_the_results_of_unchanged_files_only(make_window, qtbot, 
     assert len(after) == len(before) - 1
     assert window.state.cell_key == tuple(map(str, unchanged_key))   # its files did not change
     assert window.plot.shown_features()
+
+
+def test_saving_a_frame_from_the_experiment_opened_before_says_so(make_window, qtbot, demo_root,
+                                                                  tmp_path, dialog_log):
+    first, second = tmp_path / "first", tmp_path / "second"
+    shutil.copytree(demo_root, first)
+    shutil.copytree(demo_root, second)
+    window = make_window()
+    open_root(window, qtbot, first)
+    window.filters.boxes["subject"].model.set_checked(window.state.dataset.subjects[:1])
+    with qtbot.waitSignal(window.state.frame_changed, timeout=120000):
+        window.actions["materialize"].trigger()
+    window.actions["save"].trigger()                        # same experiment: the plain dialog
+    (start,), = [args for name, args in dialog_log["calls"] if name == "ask_save_frame_path"]
+    assert start.startswith(str(first))
+    open_root(window, qtbot, second)
+    assert window.state.frame is not None                   # the materialized frame is kept
+    window.actions["save"].trigger()
+    start, title = [args for name, args in dialog_log["calls"] if name == "ask_save_frame_path"][-1]
+    assert start.startswith(str(first))                     # beside where it came from
+    assert str(first) in title and "not the experiment open now" in title
