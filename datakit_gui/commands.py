@@ -338,8 +338,7 @@ class Commands(QObject):
         from datakit.io import resolve_format
 
         folder = folder or (self.state.roots[0] if self.state.roots else "")
-        path = path or dialogs.ask_save_frame_path(self.window, str(Path(folder) / "dataset.h5"),
-                                                   *([title] if title else []))
+        path = path or dialogs.ask_save_frame_path(self.window, str(Path(folder) / "dataset.h5"), title)
         if not path:
             return None, None
         try:

@@ -34,10 +34,10 @@ def ask_directory(parent, start: str = "") -> str | None:
     return path or None
 
 
-def ask_save_frame_path(parent, start: str = "", title: str = "Save materialized dataset") -> str | None:
+def ask_save_frame_path(parent, start: str = "", title: str | None = None) -> str | None:
     """Where to save the materialized frame; the suffix picks pickle or HDF5."""
     path, chosen = QFileDialog.getSaveFileName(
-        parent, title, start,
+        parent, title or "Save materialized dataset", start,
         "HDF5 (*.h5 *.hdf5);;Pickle (*.pkl *.pickle)")
     if not path:
         return None

@@ -211,16 +211,8 @@ class CoverageHeatmap(QWidget):
             self._show_nothing_kept()
             return
         if coverage is None or coverage.n_cells == 0 or not coverage.sources:
-            self.image.clear()
-            self.separators.setData([], [])
-            self.columns.setData([], [])
-            self.cell_axis.set_keys([])
-            self.source_axis.set_names([])
-            self.highlight.hide()
-            self._update_legend()
             where = ", ".join(self.state.roots) or "this folder"
-            self.empty.setText(EMPTY_TEXT.format(where=html.escape(where)))
-            self.pages.setCurrentWidget(self.empty)
+            self._show_empty(EMPTY_TEXT.format(where=html.escape(where)))
             self.legend_box.setVisible(coverage is None)
             self.info.setText("No cells found." if coverage is not None else
                               "Open an experiment folder to see its coverage.")
@@ -260,17 +252,22 @@ class CoverageHeatmap(QWidget):
 
     def _show_nothing_kept(self) -> None:
         """Excluded cells hidden and the filters keep none: say so, keep the legend."""
+        self._show_empty("<p><b>No cell passes the filters.</b></p><p>Change the filters, "
+                         "or untick <i>Hide excluded cells</i> to see every cell.</p>")
+        self.legend_box.setVisible(True)
+        self.info.setText(f"0 of {self.full.n_cells} cells pass the filters.")
+
+    def _show_empty(self, text: str) -> None:
+        """Nothing drawn; ``text`` (rich text) where the grid was."""
         self.image.clear()
         self.separators.setData([], [])
         self.columns.setData([], [])
         self.cell_axis.set_keys([])
+        self.source_axis.set_names([])
         self.highlight.hide()
         self._update_legend()
-        self.empty.setText("<p><b>No cell passes the filters.</b></p><p>Change the filters, "
-                           "or untick <i>Hide excluded cells</i> to see every cell.</p>")
+        self.empty.setText(text)
         self.pages.setCurrentWidget(self.empty)
-        self.legend_box.setVisible(True)
-        self.info.setText(f"0 of {self.full.n_cells} cells pass the filters.")
 
     def _draw_image(self, force: bool = False) -> None:
         coverage = self.coverage

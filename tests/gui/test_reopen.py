@@ -88,8 +88,8 @@ def test_saving_a_frame_from_the_experiment_opened_before_says_so(make_window, q
     with qtbot.waitSignal(window.state.frame_changed, timeout=120000):
         window.actions["materialize"].trigger()
     window.actions["save"].trigger()                        # same experiment: the plain dialog
-    (start,), = [args for name, args in dialog_log["calls"] if name == "ask_save_frame_path"]
-    assert start.startswith(str(first))
+    (start, title), = [args for name, args in dialog_log["calls"] if name == "ask_save_frame_path"]
+    assert start.startswith(str(first)) and title is None
     open_root(window, qtbot, second)
     assert window.state.frame is not None                   # the materialized frame is kept
     window.actions["save"].trigger()
