@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from util import plain_columns_frame
 
 from datakit import hdf5, io
 from datakit.errors import PickleRefused
@@ -128,13 +129,7 @@ def test_hdf5_round_trip_of_every_cell_kind(tmp_path):
 
 
 def test_hdf5_round_trip_of_column_and_index_kinds(tmp_path):
-    df = pd.DataFrame({
-        "f": [1.5, np.nan, 3.0], "i": np.array([1, 2, 3], dtype=np.int16),
-        "b": [True, False, True], "t": pd.to_datetime(["2025-01-01", None, "2025-01-03"]),
-        "s": pd.Series(["a", None, "c"], dtype="str"), "n": pd.array([1, None, 3], dtype="Int64"),
-        "c": pd.Categorical(["x", "y", "x"]), "o": pd.Series([np.arange(2), "x", None], dtype=object),
-    }, index=pd.Index(["r1", "r2", "r3"], name="row"))
-    df.attrs = {"note": "plain columns"}
+    df = plain_columns_frame()
     back = io.load_dataset(io.save_frame(df, tmp_path / "kinds.h5"))
     assert_frames_equal(df, back)
     ranged = pd.DataFrame({"x": [1.0, 2.0]})

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from util import plain_columns_frame
 
 import datakit
 from datakit import hdf5, io
@@ -53,22 +54,10 @@ def v1_kinds() -> pd.DataFrame:
     return df
 
 
-def v1_columns() -> pd.DataFrame:
-    """The plain-column frame of layout_v1_columns.h5."""
-    df = pd.DataFrame({
-        "f": [1.5, np.nan, 3.0], "i": np.array([1, 2, 3], dtype=np.int16),
-        "b": [True, False, True], "t": pd.to_datetime(["2025-01-01", None, "2025-01-03"]),
-        "s": pd.Series(["a", None, "c"], dtype="str"), "n": pd.array([1, None, 3], dtype="Int64"),
-        "c": pd.Categorical(["x", "y", "x"]), "o": pd.Series([np.arange(2), "x", None], dtype=object),
-    }, index=pd.Index(["r1", "r2", "r3"], name="row"))
-    df.attrs = {"note": "plain columns"}
-    return df
-
-
 @pytest.mark.parametrize("name, key, frame", [
     ("layout_v1.h5", "dataset", lambda: example_frame(3, 100, seed=5)),
     ("layout_v1_kinds.h5", "kinds", v1_kinds),
-    ("layout_v1_columns.h5", "dataset", v1_columns),
+    ("layout_v1_columns.h5", "dataset", plain_columns_frame),
 ], ids=["materialized", "cell-kinds", "column-kinds"])
 def test_version_1_files_still_load(name, key, frame):
     want = frame()
@@ -82,7 +71,7 @@ def test_version_1_files_still_load(name, key, frame):
         assert_frames_equal(want.iloc[[i]], saved.cell(want.index[i]))
 
 
-@pytest.mark.parametrize("frame", [v1_kinds, v1_columns], ids=["cell-kinds", "column-kinds"])
+@pytest.mark.parametrize("frame", [v1_kinds, plain_columns_frame], ids=["cell-kinds", "column-kinds"])
 def test_what_is_written_now_is_version_2_and_reads_the_same(tmp_path, frame):
     want = frame()
     path = io.save_frame(want, tmp_path / "kinds.h5", hdf_key="kinds")

@@ -51,3 +51,20 @@ TIMESTAMPS_CSV = (
     "HFSA,2025-07-06 16:10:35.000000,2025-07-06 16:30:18.000000\n"
     "Dhyana,2025-07-06 16:10:35.500000,2025-07-06 16:30:18.200000\n"
 )
+
+
+def plain_columns_frame():
+    """A frame of one plain column per kind (float, int16, bool, datetime, str, Int64,
+    category, object) with a named index: what layout_v1_columns.h5 holds, and what the
+    HDF5 round trip is tried on."""
+    import numpy as np
+    import pandas as pd
+
+    df = pd.DataFrame({
+        "f": [1.5, np.nan, 3.0], "i": np.array([1, 2, 3], dtype=np.int16),
+        "b": [True, False, True], "t": pd.to_datetime(["2025-01-01", None, "2025-01-03"]),
+        "s": pd.Series(["a", None, "c"], dtype="str"), "n": pd.array([1, None, 3], dtype="Int64"),
+        "c": pd.Categorical(["x", "y", "x"]), "o": pd.Series([np.arange(2), "x", None], dtype=object),
+    }, index=pd.Index(["r1", "r2", "r3"], name="row"))
+    df.attrs = {"note": "plain columns"}
+    return df
