@@ -83,7 +83,7 @@ def load_path(tag: str, path, *, allow_pickle=None):
     the file (its folder, the parent folder, and their ``beh/``/``func/``); without one
     it falls back as its meta documents, or refuses with a message naming what is missing.
     """
-    from .discovery import identity_from_path
+    from .naming import identity_from_path
     from .engine import MATERIALIZE, CellTask, iter_loads
     from .safety import pickle_allowed
     from .settings import get_settings

@@ -11,178 +11,36 @@ recorded for a cell.
 A file that matches a source but cannot be placed (no subject or session token), a
 folder that cannot be read, a symlink loop, a FIFO/socket/device with a matching name
 (opening it would block), ... is skipped and recorded in ``Discovery.skipped``;
-discovery never aborts on one strange entry.  Symlinked folders are followed after
+discovery never aborts on one strange entry.
+
+The walk itself only lists folders (one ``is_dir`` and one ``is_file`` per entry); the
+names it collected are matched and given their identities all at once afterwards
+(:mod:`datakit.naming`), grouped by the part after their last ``_``, which is where
+most of the per-file work of a one-name-at-a-time matcher went.  Symlinked folders are followed after
 every real folder is scanned, and only into folders not scanned yet, so a link never
 makes a file appear twice.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import stat
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from .errors import Cancelled
 from .index import RACY_NS, FolderRecord as _FolderRecord, encode_record, storable
+from .naming import PatternIndex, identities, parse_tokens
 from .progress import Reporter
 
 ORIGINS = ("data", "processed")
-DEFAULT_TASK = "task-session"
-# a key glued to any letter or digit (also non-ASCII: "cafétask-x", "¹sub-0") is not a
-# token; keys are matched case-insensitively by spelling (re.IGNORECASE would also take
-# the Kelvin sign for k, the long s for s); labels are ASCII letters and digits
-_TOKEN = re.compile(r"(?<![^\W_])([sS][uU][bB]|[sS][eE][sS]|[tT][aA][sS][kK])-([A-Za-z0-9]+)")
 
 FILE_COLUMNS = ["tag", "path", "origin", "subject", "session", "task", "priority", "root", "name"]
 SKIP_COLUMNS = ["path", "reason"]
-
-
-def glob_to_regex(pattern: str) -> str:
-    """Glob -> regex: ``**/`` any folders (or none), ``*`` within one name, ``?`` one char."""
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return "".join(out)
-
-
-@dataclass
-class _Matcher:
-    """One distinct pattern and the (tag, priority) pairs that use it."""
-
-    pattern: str
-    users: list = field(default_factory=list)
-    literal_tail: str | None = None      # fast path: pattern is "*<literal>"
-    name_regex: re.Pattern | None = None
-    path_regex: re.Pattern | None = None  # set when the pattern spans folders
-
-    def match(self, name: str, rel_parts: tuple[str, ...]) -> bool:
-        if self.literal_tail is not None:
-            if not name.endswith(self.literal_tail):
-                return False
-        elif not self.name_regex.fullmatch(name):
-            return False
-        if self.path_regex is not None:
-            return bool(self.path_regex.fullmatch("/".join(rel_parts + (name,))))
-        return True
-
-
-class PatternIndex:
-    """All sources' patterns, indexed for a fast per-file test.
-
-    Most patterns are ``*<literal tail>``; they are found by the part of the file name
-    after its last ``_`` (one dict lookup), then confirmed with ``endswith``.  The few
-    other patterns are tried by regex on every file name.
-    """
-
-    def __init__(self, registry: dict):
-        self.fingerprint = hashlib.blake2b(repr(sorted(
-            (tag, tuple(cls.patterns)) for tag, cls in registry.items())).encode(), digest_size=8).hexdigest()
-        by_pattern: dict[str, _Matcher] = {}
-        for tag, cls in registry.items():
-            for priority, pattern in enumerate(cls.patterns):
-                matcher = by_pattern.get(pattern)
-                if matcher is None:
-                    matcher = by_pattern[pattern] = self._compile(pattern)
-                matcher.users.append((tag, priority))
-        self.by_key: dict[str, list[tuple[str, list]]] = {}
-        self.by_ext: dict[str, list[_Matcher]] = {}
-        self.other: list[_Matcher] = []
-        for matcher in by_pattern.values():
-            tail = matcher.literal_tail
-            name_part = matcher.pattern.rsplit("/", 1)[-1]
-            ext = name_part.rpartition(".")[2] if "." in name_part else ""
-            if tail is not None and "_" in tail and matcher.path_regex is None:
-                self.by_key.setdefault(tail.rsplit("_", 1)[-1], []).append((tail, matcher.users))
-            elif ext and not any(c in ext for c in "*?["):
-                self.by_ext.setdefault(ext, []).append(matcher)
-            else:
-                self.other.append(matcher)
-
-    @staticmethod
-    def _compile(pattern: str) -> _Matcher:
-        matcher = _Matcher(pattern)
-        body = pattern[3:] if pattern.startswith("**/") else pattern
-        name_part = body.rsplit("/", 1)[-1]
-        if "/" in body:  # spans folders: confirm on the path below data/ or processed/
-            matcher.path_regex = re.compile(glob_to_regex(pattern), re.DOTALL)
-        tail = name_part[1:]
-        if name_part.startswith("*") and not any(c in tail for c in "*?["):
-            matcher.literal_tail = tail
-        else:
-            matcher.name_regex = re.compile(glob_to_regex(name_part), re.DOTALL)
-        return matcher
-
-    def tags_for(self, name: str, rel_parts: tuple[str, ...]) -> list[tuple[str, int]]:
-        hits: list[tuple[str, int]] = []
-        keyed = self.by_key.get(name.rpartition("_")[2])
-        if keyed:
-            for tail, users in keyed:
-                if name.endswith(tail):
-                    hits.extend(users)
-        for group in (self.by_ext.get(name.rpartition(".")[2]), self.other):
-            if group:
-                for matcher in group:
-                    if matcher.match(name, rel_parts):
-                        hits.extend(matcher.users)
-        return hits
-
-
-_LABEL = re.compile(r"[A-Za-z0-9]+", re.ASCII)
-
-
-def parse_tokens(text: str, into: dict | None = None) -> dict:
-    """sub/ses/task tokens of ``text``; keys already in ``into`` are kept (leftmost wins)."""
-    if into is not None:
-        if len(into) == 3:
-            return into
-        if len(into) == 2 and "task" not in into:
-            # common case (sub-/ses- folders): only the file name's task token is needed
-            i = text.find("task-")
-            if i >= 0 and (i == 0 or not text[i - 1].isalnum()) and text.lower().find("task-") == i:
-                label = _LABEL.match(text, i + 5)
-                if label:
-                    return {**into, "task": label.group()}
-    found = dict(into) if into else {}
-    if "-" not in text:
-        return found
-    for match in _TOKEN.finditer(text):
-        key = match.group(1).lower()
-        if key not in found:
-            found[key] = match.group(2)
-    return found
-
-
-def identity_from_path(rel_path: str) -> tuple[str | None, str | None, str]:
-    """(subject, session, task) of a path relative to the root, as discovery sees it."""
-    tokens = parse_tokens(rel_path)
-    return _identity(tokens)
-
-
-def _identity(tokens: dict) -> tuple[str | None, str | None, str]:
-    subject = tokens.get("sub")
-    session = f"ses-{tokens['ses']}" if "ses" in tokens else None
-    task = f"task-{tokens['task']}" if "task" in tokens else DEFAULT_TASK
-    return subject, session, task
 
 
 def _not_regular(entry) -> str | None:
@@ -216,14 +74,15 @@ class Discovery:
     """What one walk of one root found."""
 
     root: Path
-    files: pd.DataFrame      # FILE_COLUMNS: every (file, tag) match with its identity
+    files: pd.DataFrame      # FILE_COLUMNS and "recheck": every (file, tag) match with its
+    #                          identity; recheck: a dangling link, or a row from the index
+    #                          (does it exist now? looked at only when it decides a conflict)
     skipped: pd.DataFrame    # SKIP_COLUMNS: entries that could not be placed or read
     n_entries: int           # directory entries looked at
     n_dirs: int
 
 
-@dataclass
-class _Folder:
+class _Folder(NamedTuple):
     """A folder to visit: its path, real path, parts below the origin, tokens, origin."""
 
     path: str
@@ -233,11 +92,17 @@ class _Folder:
     origin: str
 
 
+_new_folder = tuple.__new__      # _Folder without the keyword handling: one per folder walked
+
+
 def walk(root, registry: dict, *, progress=None, cancel=None, index=None) -> Discovery:
     """Walk ``root/data`` and ``root/processed`` once and match every file name.
 
-    With ``index`` (a :class:`datakit.index.Index`), a folder whose mtime is the one
-    recorded is not listed again: what it held comes from the index.
+    The walk only lists folders; the names it collected are matched and given their
+    identities at once afterwards (:meth:`PatternIndex.match_names`,
+    :func:`~datakit.naming.identities`), which costs far less per file than one name
+    at a time.  With ``index`` (a :class:`datakit.index.Index`), a folder whose mtime
+    is the one recorded is not listed again: what it held comes from the index.
     """
     root = _experiment_root(root)
     patterns = PatternIndex(registry)
@@ -246,12 +111,11 @@ def walk(root, registry: dict, *, progress=None, cancel=None, index=None) -> Dis
     skipped: list[tuple[str, str]] = []
     try:
         stack = _top_folders(root, skipped)
-        rows, n_entries, n_dirs = _visit(stack, lister, skipped, reporter, cancel)
+        n_entries, n_dirs = _visit(stack, lister, skipped, reporter, cancel)
     finally:
         reporter.close()
+    files = lister.files(skipped)
     lister.save()
-    files = pd.DataFrame(rows, columns=FILE_COLUMNS, dtype=object)
-    files["priority"] = files["priority"].astype("int64")
     return Discovery(root=root, files=files,
                      skipped=pd.DataFrame(skipped, columns=SKIP_COLUMNS, dtype=object),
                      n_entries=n_entries, n_dirs=n_dirs)
@@ -294,10 +158,12 @@ def _visit(stack: list[_Folder], lister, skipped: list, reporter, cancel):
     wait until every real folder is visited, and a link to a folder visited already
     (directly or through another link) is not followed.
     """
-    rows: list[tuple] = []
     visited: set[str] = set()          # real paths of the folders visited
     linked: list[_Folder] = []
     n_entries = n_dirs = 0
+    advance = reporter.advance if reporter.active else None
+    sep = os.sep
+    folder_tokens = _FolderTokens()
     while stack or linked:
         if cancel is not None and cancel.is_set():
             raise Cancelled("discovery cancelled")
@@ -312,34 +178,47 @@ def _visit(stack: list[_Folder], lister, skipped: list, reporter, cancel):
             continue
         visited.add(folder.real)
         n_dirs += 1
-        reporter.advance(1, folder.path)
-        record = lister.listing(folder)
-        if record is None:
+        if advance is not None:
+            advance(1, folder.path)
+        listed = lister.listing(folder, skipped)
+        if listed is None:
             continue
-        n_entries += record.n_entries
-        base = folder.path + os.sep
-        rows.extend((tag, base + name, folder.origin, sub, ses, task, priority, lister.root_text, name)
-                    for tag, name, sub, ses, task, priority in record.rows)
-        skipped.extend((base + name if name else folder.path, reason) for name, reason in record.skipped)
-        for name, is_link in record.subdirs:
-            child = _Folder(base + name, folder.real + os.sep + name, folder.rel_parts + (name,),
-                            parse_tokens(name, folder.tokens), folder.origin)
+        subdirs, count = listed
+        n_entries += count
+        path, real, rel_parts, tokens, origin = folder
+        for name, is_link in subdirs:
+            child = _new_folder(_Folder, (path + sep + name, real + sep + name, rel_parts + (name,),
+                                          tokens if "-" not in name else folder_tokens(name, tokens), origin))
             if not is_link:
                 stack.append(child)
                 continue
-            child.real = os.path.realpath(child.path)
+            child = child._replace(real=os.path.realpath(child.path))
             if folder.real == child.real or folder.real.startswith(child.real + os.sep):
                 skipped.append((child.path, "symlink loop (points to a parent folder); not followed"))
                 continue
             linked.append(child)
-    return rows, n_entries, n_dirs
+    return n_entries, n_dirs
+
+
+class _FolderTokens(dict):
+    """A folder's tokens: its parent's, then those of its own name (each distinct folder
+    name parsed once: ``ses-01`` recurs under every subject)."""
+
+    def __call__(self, name: str, parent: dict) -> dict:
+        own = self.get(name)
+        if own is None:
+            own = self[name] = parse_tokens(name)
+        if not own or all(key in parent for key in own):
+            return parent
+        return {**own, **parent}       # the parent's tokens come first (leftmost wins)
 
 
 class _Lister:
-    """Lists folders, or reads what an unchanged folder held from the index."""
+    """Lists folders (or reads what an unchanged folder held from the index), then
+    matches every listed name at once and builds the file table."""
 
     def __init__(self, patterns: PatternIndex, index, root: Path):
-        self.tags_for = patterns.tags_for
+        self.patterns = patterns
         self.index = index
         self.root_text = str(root)
         self.key = patterns.fingerprint
@@ -348,13 +227,19 @@ class _Lister:
         self.known = index.folders(self.root_text + os.sep) if index is not None else {}
         self.fresh: list[tuple] = []
         self.seen: set[str] = set()
-        self.started_ns = time.time_ns()
+        self.reused: list[tuple[_Folder, _FolderRecord]] = []
+        # the folders listed afresh, and per folder (mtime_ns, listing started, subdirs, entries)
+        self.folders: list[_Folder] = []
+        self.states: list[tuple] = []
+        self.names: list[str] = []          # every file name listed, folder by folder
+        self.counts: list[int] = []         # how many of them each folder holds
+        self.odd: dict[int, os.DirEntry] = {}   # name index -> entry that is no plain file
 
-    def listing(self, folder: _Folder):
-        """What ``folder`` holds (a FolderRecord), or None when it cannot be read."""
-        self.seen.add(folder.path)
-        mtime_ns = None
+    def listing(self, folder: _Folder, skipped: list):
+        """``(subdirs, n_entries)`` of ``folder``, or None when it cannot be read."""
+        mtime_ns = started = None
         if self.index is not None:
+            self.seen.add(folder.path)
             try:
                 mtime_ns = os.stat(folder.path).st_mtime_ns
             except OSError:
@@ -364,19 +249,115 @@ class _Lister:
                     and known[2] == self.key and mtime_ns < known[1] - RACY_NS:
                 record = self.index.decode(known[3])
                 if record is not None:
-                    return record
-        started = time.time_ns()
+                    self.reused.append((folder, record))
+                    return record.subdirs, record.n_entries
+            started = time.time_ns()
         try:
-            with os.scandir(folder.path) as it:
-                entries = list(it)
+            subdirs, files, odd, n_entries = _list_folder(folder.path)
         except OSError as exc:
-            return _FolderRecord([], [], [("", f"cannot read folder: {exc.strerror or exc}")], 0)
-        record = _list_entries(entries, folder, self.tags_for)
-        if self.index is not None and mtime_ns is not None and storable(folder.path):
-            blob = encode_record(record)
+            skipped.append((folder.path, f"cannot read folder: {exc.strerror or exc}"))
+            return None
+        base = len(self.names)
+        self.names += files
+        for position, entry in odd:
+            self.odd[base + position] = entry
+        self.counts.append(len(files))
+        self.folders.append(folder)
+        if self.index is not None:
+            self.states.append((mtime_ns, started, subdirs, n_entries))
+        return subdirs, n_entries
+
+    def files(self, skipped: list) -> pd.DataFrame:
+        """The file table: the rows of the folders the index held, then the matches of
+        every name listed afresh (those that cannot be placed go to ``skipped``)."""
+        columns: dict[str, list] = {c: [] for c in FILE_COLUMNS + ["recheck"]}
+        for folder, record in self.reused:
+            base = folder.path + os.sep
+            for tag, name, sub, ses, task, priority in record.rows:
+                for column, value in zip(FILE_COLUMNS, (tag, base + name, folder.origin, sub, ses, task,
+                                                        priority, self.root_text, name)):
+                    columns[column].append(value)
+                columns["recheck"].append(True)   # a dangling link? looked at if it matters
+            skipped.extend((base + name if name else folder.path, reason) for name, reason in record.skipped)
+        fresh = self._match(skipped)
+        out = {}
+        for column, values in columns.items():
+            dtype = np.int64 if column == "priority" else bool if column == "recheck" else object
+            out[column] = np.concatenate([np.array(values, dtype=dtype), fresh[column]]) if values \
+                else fresh[column].astype(dtype, copy=False)
+        return pd.DataFrame(out)
+
+    def _match(self, skipped: list) -> dict[str, np.ndarray]:
+        names = self.names
+        folder_of = np.repeat(np.arange(len(self.folders), dtype=np.int64), self.counts)
+        rel_parts = [folder.rel_parts for folder in self.folders]
+        hits = self.patterns.match_names(names, folder_of, rel_parts)
+        hit = np.zeros(len(names), dtype=bool)
+        hit[hits.name] = True
+        matched = np.flatnonzero(hit)                       # names with at least one match
+        where = np.full(len(names), -1, dtype=np.int64)
+        where[matched] = np.arange(len(matched))
+        name_of = np.array([names[i] for i in matched.tolist()], dtype=object)
+        ident = identities(name_of, hits.strip[matched], folder_of[matched],
+                           [folder.tokens for folder in self.folders])
+        recheck = np.zeros(len(matched), dtype=bool)       # dangling links: gone by now?
+        reasons: dict[int, str] = {}                      # name index -> why it is skipped
+        for i, entry in self.odd.items():
+            if hit[i] and not ident.hidden[where[i]]:
+                kind = _not_regular(entry)
+                if kind:
+                    reasons[i] = f"is {kind}"
+                else:
+                    recheck[where[i]] = True
+        unplaced = np.flatnonzero(~ident.placed & ~ident.hidden)
+        for at in unplaced.tolist():
+            i = int(matched[at])
+            if i not in reasons:
+                missing = " and ".join(k for k, v in (("sub-", ident.subject[at]), ("ses-", ident.session[at]))
+                                       if v is None)
+                reasons[i] = f"has no {missing} token"
+        kept = np.ones(len(hits.name), dtype=bool)
+        named: dict[int, list] = {}                        # folder -> [[name, reason], ...]
+        for i, reason in sorted(reasons.items()):
+            folder = int(folder_of[i])
+            first = self.patterns.tags_for(names[i], rel_parts[folder])[0][0]
+            named.setdefault(folder, []).append([names[i], f"matches {first!r} but {reason}"])
+            skipped.append((self.folders[folder].path + os.sep + names[i], named[folder][-1][1]))
+        dropped = ident.hidden.copy()
+        if reasons:
+            dropped[where[np.fromiter(reasons, dtype=np.int64, count=len(reasons))]] = True
+        if dropped.any():
+            kept = ~dropped[where[hits.name]]
+        rows = hits.name[kept]
+        at = where[rows]
+        in_folder = folder_of[rows]
+        bases = np.array([folder.path + os.sep for folder in self.folders], dtype=object)
+        origins = np.array([folder.origin for folder in self.folders], dtype=object)
+        fresh = {
+            "tag": hits.tag[kept], "path": bases[in_folder] + name_of[at], "origin": origins[in_folder],
+            "subject": ident.subject[at], "session": ident.session[at], "task": ident.task[at],
+            "priority": hits.priority[kept], "root": np.full(len(rows), self.root_text, dtype=object),
+            "name": name_of[at], "recheck": recheck[at],
+        }
+        if self.index is not None:
+            self._remember(fresh, in_folder, named)
+        return fresh
+
+    def _remember(self, fresh: dict, in_folder: np.ndarray, named: dict) -> None:
+        """Each folder listed afresh as a record for the index."""
+        order = np.argsort(in_folder, kind="stable")
+        table = list(zip(*(fresh[c][order].tolist() for c in ("tag", "name", "subject", "session", "task",
+                                                               "priority"))))
+        ends = np.cumsum(np.bincount(in_folder, minlength=len(self.folders))).tolist()
+        start = 0
+        for f, (folder, (mtime_ns, started, subdirs, n_entries)) in enumerate(zip(self.folders, self.states,
+                                                                                   strict=True)):
+            rows, start = [list(row) for row in table[start:ends[f]]], ends[f]
+            if mtime_ns is None or not storable(folder.path):
+                continue
+            blob = encode_record(_FolderRecord(subdirs, rows, named.get(f, []), n_entries))
             if blob is not None:
                 self.fresh.append((folder.path, mtime_ns, started, self.key, blob))
-        return record
 
     def save(self) -> None:
         if self.index is None:
@@ -385,40 +366,23 @@ class _Lister:
         self.index.put_folders(self.fresh, gone)
 
 
-def _list_entries(entries, folder: _Folder, tags_for) -> "_FolderRecord":
-    """Match one folder's entries: sub-folders, the files sources claim, what is skipped."""
-    subdirs, rows, skipped = [], [], []
-    # a name's tokens are those of its part before the last "_" when that last part has
-    # no "-" (so holds no token): the files of one recording share one parse
-    identities: dict = {}
-    tokens = folder.tokens
-    for entry in entries:
-        name = entry.name
-        if name[0] == ".":
-            continue
-        try:
-            if entry.is_dir():
-                subdirs.append([name, entry.is_symlink()])
-                continue
-        except OSError:
-            pass
-        hits = tags_for(name, folder.rel_parts)
-        if not hits:
-            continue
-        kind = _not_regular(entry)
-        if kind:
-            skipped.append([name, f"matches {hits[0][0]!r} but is {kind}"])
-            continue
-        cut = name.rfind("_")
-        key = name[:cut] if cut > 0 and "-" not in name[cut:] else name
-        ident = identities.get(key)
-        if ident is None:
-            ident = identities[key] = _identity(parse_tokens(key, tokens))
-        subject, session, task = ident
-        if subject is None or session is None:
-            missing = " and ".join(k for k, v in (("sub-", subject), ("ses-", session)) if v is None)
-            skipped.append([name, f"matches {hits[0][0]!r} but has no {missing} token"])
-            continue
-        for tag, priority in hits:
-            rows.append([tag, name, subject, session, task, priority])
-    return _FolderRecord(subdirs, rows, skipped, len(entries))
+def _list_folder(path: str):
+    """``(subdirs, file names, odd entries, n_entries)`` of one folder: the only work done
+    per entry during the walk.  Folders whose name starts with ``.`` are left out (files
+    are, after matching).  An odd entry (not a regular file or a link to one: a FIFO, a
+    device, a dangling link, an entry that cannot be stat'ed) is ``(position, entry)``."""
+    subdirs, files, odd = [], [], []
+    with os.scandir(path) as it:
+        for entry in it:
+            try:
+                if entry.is_dir():
+                    subdirs.append(entry)
+                    continue
+                if not entry.is_file():
+                    odd.append((len(files), entry))
+            except OSError:
+                odd.append((len(files), entry))
+            files.append(entry.name)
+    n_entries = len(subdirs) + len(files)
+    subdirs = [[entry.name, entry.is_symlink()] for entry in subdirs if entry.name[0] != "."]
+    return subdirs, files, odd, n_entries

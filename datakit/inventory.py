@@ -60,23 +60,19 @@ def build_inventory(files: pd.DataFrame, registry: dict, *, prefer_processed: bo
     return _wide(winners, keys), _describe_conflicts(winners, losers, keys, prefer_processed)
 
 
-def _codes(f: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, list]:
-    """One int64 code per row for the combination of ``columns`` (ordered like a sort of
-    those columns), and the sorted labels of each column."""
+def _codes(f: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """One int64 code per row for the combination of ``columns``, ordered like a sort of
+    those columns."""
     combined = np.zeros(len(f), dtype=np.int64)
-    labels = []
     for column in columns:
         codes, uniques = pd.factorize(f[column].to_numpy(dtype=object), sort=True)
         combined = combined * (len(uniques) + 1) + codes
-        labels.append(uniques)
-    return combined, labels
+    return combined
 
 
 def _first_of_group(codes: np.ndarray) -> np.ndarray:
     """True at the first row of each code (rows are in preference order)."""
-    first = np.zeros(len(codes), dtype=bool)
-    first[np.unique(codes, return_index=True)[1]] = True
-    return first
+    return ~pd.Series(codes).duplicated().to_numpy()
 
 
 def _ranked(files: pd.DataFrame, keys: list[str], prefer_processed: bool) -> pd.DataFrame:
@@ -86,41 +82,64 @@ def _ranked(files: pd.DataFrame, keys: list[str], prefer_processed: bool) -> pd.
         f["root_rank"] = 0
     if "name" not in f:
         f["name"] = [p.replace("\\", "/").rsplit("/", 1)[-1] for p in f["path"]]
-    f["_gone"] = False
-    f["_cell"], _ = _codes(f, keys)
-    f["_pair"], _ = _codes(f, keys + ["tag"])
-    _, inverse, counts = np.unique(f["_pair"].to_numpy(), return_inverse=True, return_counts=True)
-    contested = counts[inverse] > 1
-    if not contested.any():
+    cell = _codes(f, keys)
+    tags, tag_names = pd.factorize(f["tag"].to_numpy(dtype=object), sort=True)
+    pair = cell * (len(tag_names) + 1) + tags
+    f["_cell"] = cell
+    f["_pair"] = pair
+    gone = np.zeros(len(f), dtype=bool)
+    pair_codes = pd.factorize(pair)[0]
+    contested = np.flatnonzero(np.bincount(pair_codes)[pair_codes] > 1)
+    if not len(contested):
+        f["_gone"] = gone
         return f
     # only the contested pairs need ranking; a dangling symlink never beats a real file
-    c = f[contested].copy()
-    c["_gone"] = [not os.path.exists(p) for p in c["path"]]
+    # (the walk saw which files are links: only those, and rows it did not list, are looked at)
+    recheck = f["recheck"].to_numpy(dtype=bool)[contested] if "recheck" in f else np.ones(len(contested), bool)
+    paths = f["path"].to_numpy(dtype=object)
+    look = contested[recheck]
+    gone[look] = [not os.path.exists(p) for p in paths[look].tolist()]
+    f["_gone"] = gone
     origin_rank = {"processed": 0, "data": 1} if prefer_processed else {"data": 0, "processed": 1}
-    c["_origin_rank"] = c["origin"].map(origin_rank).astype("int64")
-    c = c.sort_values(
-        keys + ["tag", "_gone", "root_rank", "_origin_rank", "priority", "name", "path"],
-        ascending=[True] * (len(keys) + 5) + [False, False], kind="stable")
-    return pd.concat([f[~contested], c.drop(columns="_origin_rank")], ignore_index=True)
+    c = f.iloc[contested]
+    ranks = [c["priority"].to_numpy(dtype=np.int64), c["origin"].map(origin_rank).to_numpy(dtype=np.int64),
+             c["root_rank"].to_numpy(dtype=np.int64), gone[contested], pair[contested]]
+    order = np.lexsort(ranks)
+    tied = np.ones(max(len(order) - 1, 0), dtype=bool)
+    for rank in ranks:
+        ranked = rank[order]
+        tied &= ranked[1:] == ranked[:-1]
+    if tied.any():                              # ties left: the latest name, then path
+        ranks[:0] = [-pd.factorize(c[col].to_numpy(dtype=object), sort=True)[0] for col in ("path", "name")]
+        order = np.lexsort(ranks)
+    alone = np.ones(len(f), dtype=bool)
+    alone[contested] = False
+    return f.take(np.concatenate([np.flatnonzero(alone), contested[order]])).reset_index(drop=True)
 
 
 def _drop_declined(f: pd.DataFrame, keys: list[str], registry: dict, index, looked) -> pd.DataFrame:
     """Ask a source that looks inside files (``claims``) about its preferred candidate of
-    each cell; a declined file drops out and the next candidate is asked, round by round."""
-    checked = [t for t in f["tag"].unique() if t in registry and _claims_overridden(registry[t])]
+    each cell; a declined file drops out and the next candidate of that cell is asked,
+    round by round, until each cell has an accepted file or none left."""
+    tags = f["tag"].to_numpy(dtype=object)
+    checked = [t for t in pd.unique(tags) if t in registry and _claims_overridden(registry[t])]
+    if not checked:
+        return f
+    alive = np.ones(len(f), dtype=bool)
+    cells = f["_cell"].to_numpy()
+    paths = f["path"].to_numpy(dtype=object)
     for tag in checked:
-        cls = registry[tag]
-        mine = f["tag"].to_numpy() == tag
-        while True:
-            sub = f[mine]
-            first = sub.index[_first_of_group(sub["_cell"].to_numpy())]
-            answers = _claims(cls, f.loc[first, "path"].tolist(), index, looked)
-            declined = first[~np.asarray(answers, dtype=bool)]
+        waiting = np.flatnonzero(tags == tag)        # rows of cells not settled yet
+        while len(waiting):
+            first = waiting[_first_of_group(cells[waiting])]
+            answers = np.asarray(_claims(registry[tag], paths[first].tolist(), index, looked), dtype=bool)
+            declined = first[~answers]
             if not len(declined):
                 break
-            f = f.drop(index=declined)
-            mine = f["tag"].to_numpy() == tag
-    return f
+            alive[declined] = False
+            unsettled = np.isin(cells[waiting], cells[declined])
+            waiting = waiting[unsettled & alive[waiting]]
+    return f if alive.all() else f[alive]
 
 
 def _claims(cls, paths: list[str], index, looked) -> list[bool]:

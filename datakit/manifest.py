@@ -60,7 +60,8 @@ def read_manifest(root, registry) -> pd.DataFrame:
         _warn(path, "has no list of entries (expected {\"entries\": [{\"tag\", \"path\", ...}]}); "
                     "it is not used")
         return empty_manifest()
-    from .discovery import ORIGINS, PatternIndex, identity_from_path
+    from .discovery import ORIGINS
+    from .naming import PatternIndex, identity_from_path
 
     tags_for = PatternIndex(registry).tags_for
     root_text = str(root).rstrip("/") or "/"

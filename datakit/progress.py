@@ -35,6 +35,11 @@ class Reporter:
             self._bar.total = self.total or None
             self._bar.refresh()
 
+    @property
+    def active(self) -> bool:
+        """Does anyone see the progress (a bar or a callback)?"""
+        return self._bar is not None or self._callback is not None
+
     def advance(self, n: int = 1, message: str = "") -> None:
         self.done += n
         if self._bar is not None:

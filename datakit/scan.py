@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from . import index as _index
-from .discovery import PatternIndex, walk, _experiment_root
+from .discovery import walk, _experiment_root
+from .naming import PatternIndex
 from .inventory import CONFLICT_COLUMNS, INDEX_NAMES, build_inventory, empty_inventory
 from .sources.registry import dependency_order
 
@@ -66,7 +67,11 @@ def discover(roots: list[Path], registry: dict, *, sources=None, prefer_processe
         if cached is not None:
             return cached
     found = [walk(r, registry, progress=progress, cancel=cancel, index=index) for r in roots]
-    files = pd.concat([d.files.assign(root_rank=i) for i, d in enumerate(found)], ignore_index=True)
+    if len(found) == 1:
+        files = found[0].files
+        files["root_rank"] = 0
+    else:
+        files = pd.concat([d.files.assign(root_rank=i) for i, d in enumerate(found)], ignore_index=True)
     if wanted is not None:
         files = files[files["tag"].isin(wanted)]
     looked: list = []

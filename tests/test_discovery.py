@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 import datakit
-from datakit.discovery import glob_to_regex, identity_from_path, walk
+from datakit.discovery import walk
+from datakit.naming import glob_to_regex, identity_from_path
 from datakit.sources.registry import registered_sources
 from util import (CONFIG_CSV, NOTES_TXT, TREADMILL_CSV, session_dir, stem, tiny_dataqueue,
                   write)
@@ -242,3 +243,34 @@ def test_the_dataqueue_look_never_blocks_on_a_fifo(tmp_path):
     fifo = tmp_path / "x_dataqueue.csv"
     os.mkfifo(fifo)
     assert look(fifo) is False
+
+
+def test_a_declining_source_is_asked_about_each_candidate_until_one_is_its_own():
+    """claims() is asked about a cell's preferred file, then, only for a cell whose file
+    was declined, about its next one; a cell with an accepted file is not asked again."""
+    from datakit.inventory import build_inventory
+    from datakit.sources.base import DataSource
+
+    asked = []
+
+    class Picky(DataSource):
+        tag = "picky"
+        patterns = ("*_a.bin", "*_b.bin", "*_c.bin")
+
+        @classmethod
+        def claims(cls, path):
+            asked.append(os.path.basename(path))
+            return "no" not in path
+
+    def row(subject, name, priority):
+        return ["picky", f"/r/data/{name}", "data", subject, "ses-1", "task-t", priority, "/r", name]
+
+    files = pd.DataFrame([row("A", "A_no_a.bin", 0), row("A", "A_no_b.bin", 1), row("A", "A_c.bin", 2),
+                          row("B", "B_a.bin", 0), row("B", "B_b.bin", 1), row("C", "C_no_a.bin", 0)],
+                         columns=["tag", "path", "origin", "subject", "session", "task", "priority", "root",
+                                  "name"], dtype=object).assign(root_rank=0)
+    files["priority"] = files["priority"].astype("int64")
+    inventory, conflicts = build_inventory(files, {"picky": Picky})
+    assert sorted(asked) == ["A_c.bin", "A_no_a.bin", "A_no_b.bin", "B_a.bin", "C_no_a.bin"]   # once each
+    assert inventory["picky"].tolist() == ["/r/data/A_c.bin", "/r/data/B_a.bin"]
+    assert conflicts["dropped"].tolist() == ["/r/data/B_b.bin"]

@@ -57,6 +57,8 @@ def dataqueue_has_encoder_packets(path, limit: int = _CLAIM_LIMIT) -> bool:
     dataqueue, and a FIFO must not block (it is not read at all).
     """
     try:
+        if os.stat(path).st_size == 0:    # empty (or a FIFO): nothing to read, not opened
+            return False
         fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
     except (OSError, ValueError):
         return False

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import datakit
 from reliability_support import STATS
-from datakit.discovery import DEFAULT_TASK, identity_from_path, parse_tokens
+from datakit.naming import DEFAULT_TASK, identity_from_path, parse_tokens
 from datakit.sources.registry import available_tags
 
 pytestmark = pytest.mark.timeout(120)
