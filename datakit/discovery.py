@@ -208,9 +208,10 @@ class _FolderTokens(dict):
         own = self.get(name)
         if own is None:
             own = self[name] = parse_tokens(name)
-        if not own or all(key in parent for key in own):
+        if not own:
             return parent
-        return {**own, **parent}       # the parent's tokens come first (leftmost wins)
+        merged = {**own, **parent}     # the parent's tokens come first (leftmost wins)
+        return parent if len(merged) == len(parent) else merged
 
 
 class _Lister:
