@@ -162,15 +162,18 @@ def _payload(scan: Scan, looked: list, index) -> dict | None:
             mtimes.append(mtime_ns)
     inv = scan.inventory
     values = inv.to_numpy(dtype=object).ravel()
+    values = np.where(pd.isna(values), "", values)    # a path, or nothing
+    parts = np.column_stack([inv.index.get_level_values(i).to_numpy(dtype=object)
+                             for i in range(inv.index.nlevels)]).ravel() if len(inv) else []
     return {
         "v": RESULT_VERSION,
         "folders": _SEP.join(folders), "mtimes": np.asarray(mtimes, dtype=np.int64).tobytes(),
         "looked": _SEP.join(p for p, _, _ in looked),
         "looked_stats": np.asarray([(s, m) for _, s, m in looked], dtype=np.int64).reshape(-1, 2).tobytes(),
         "depth": inv.index.nlevels, "n_cells": len(inv),
-        "cells": _SEP.join(str(part) for key in inv.index for part in key),
+        "cells": _SEP.join(map(str, parts)),
         "columns": [str(c) for c in inv.columns],
-        "values": _SEP.join(v if isinstance(v, str) else "" for v in values),
+        "values": _SEP.join(values.tolist()),
         "conflicts": _records(scan.conflicts, CONFLICT_COLUMNS),
         "skipped": _records(scan.skipped, SKIPPED_COLUMNS),
     }
