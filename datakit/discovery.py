@@ -228,7 +228,8 @@ class _Lister:
         self.known = index.folders(self.root_text + os.sep) if index is not None else {}
         self.fresh: list[tuple] = []
         self.seen: set[str] = set()
-        self.reused: list[tuple[_Folder, _FolderRecord]] = []
+        self.reused: list[tuple] = []       # (folder, rows held, skipped) of each unchanged folder
+        self.held: list[tuple] = []         # their rows: (tag, name, subject, session, task, priority)
         # the folders listed afresh, and per folder (mtime_ns, listing started, subdirs, entries)
         self.folders: list[_Folder] = []
         self.states: list[tuple] = []
@@ -250,7 +251,10 @@ class _Lister:
                     and known[2] == self.key and mtime_ns < known[1] - RACY_NS:
                 record = self.index.decode(known[3])
                 if record is not None:
-                    self.reused.append((folder, record))
+                    # the rows as tuples, the record let go: a few lists per folder kept
+                    # alive for the whole walk would make every garbage collection longer
+                    self.held += map(tuple, record.rows)
+                    self.reused.append((folder, len(record.rows), record.skipped))
                     return record.subdirs, record.n_entries
             started = time.time_ns()
         try:
@@ -271,22 +275,22 @@ class _Lister:
     def files(self, skipped: list) -> pd.DataFrame:
         """The file table: the rows of the folders the index held, then the matches of
         every name listed afresh (those that cannot be placed go to ``skipped``)."""
-        columns: dict[str, list] = {c: [] for c in FILE_COLUMNS + ["recheck"]}
-        for folder, record in self.reused:
+        for folder, _, reasons in self.reused:
             base = folder.path + os.sep
-            for tag, name, sub, ses, task, priority in record.rows:
-                for column, value in zip(FILE_COLUMNS, (tag, base + name, folder.origin, sub, ses, task,
-                                                        priority, self.root_text, name)):
-                    columns[column].append(value)
-                columns["recheck"].append(True)   # a dangling link? looked at if it matters
-            skipped.extend((base + name if name else folder.path, reason) for name, reason in record.skipped)
+            skipped.extend((base + name if name else folder.path, reason) for name, reason in reasons)
         fresh = self._match(skipped)
-        out = {}
-        for column, values in columns.items():
-            dtype = np.int64 if column == "priority" else bool if column == "recheck" else object
-            out[column] = np.concatenate([np.array(values, dtype=dtype), fresh[column]]) if values \
-                else fresh[column].astype(dtype, copy=False)
-        return pd.DataFrame(out)
+        rows = self.held
+        if not rows:
+            return pd.DataFrame(fresh)
+        tag, name, subject, session, task, priority = (np.array(c, dtype=object) for c in zip(*rows))
+        in_folder = np.repeat(np.arange(len(self.reused)), [n for _, n, _ in self.reused])
+        folders = [folder for folder, _, _ in self.reused]
+        held = {"tag": tag, "path": _bases(folders)[in_folder] + name,
+                "origin": np.array([f.origin for f in folders], dtype=object)[in_folder],
+                "subject": subject, "session": session, "task": task, "priority": priority.astype(np.int64),
+                "root": np.full(len(rows), self.root_text, dtype=object), "name": name,
+                "recheck": np.ones(len(rows), dtype=bool)}     # a dangling link? looked at if it matters
+        return pd.DataFrame({c: np.concatenate([held[c], fresh[c]]) for c in held})
 
     def _match(self, skipped: list) -> dict[str, np.ndarray]:
         names = self.names
@@ -332,10 +336,10 @@ class _Lister:
         rows = hits.name[kept]
         at = where[rows]
         in_folder = folder_of[rows]
-        bases = np.array([folder.path + os.sep for folder in self.folders], dtype=object)
         origins = np.array([folder.origin for folder in self.folders], dtype=object)
         fresh = {
-            "tag": hits.tag[kept], "path": bases[in_folder] + name_of[at], "origin": origins[in_folder],
+            "tag": hits.tag[kept], "path": _bases(self.folders)[in_folder] + name_of[at],
+            "origin": origins[in_folder],
             "subject": ident.subject[at], "session": ident.session[at], "task": ident.task[at],
             "priority": hits.priority[kept], "root": np.full(len(rows), self.root_text, dtype=object),
             "name": name_of[at], "recheck": recheck[at],
@@ -365,6 +369,11 @@ class _Lister:
             return
         gone = [p for p in self.known if p not in self.seen]
         self.index.put_folders(self.fresh, gone)
+
+
+def _bases(folders: list) -> np.ndarray:
+    """Each folder's path and a separator: what its files' names are appended to."""
+    return np.array([folder.path + os.sep for folder in folders], dtype=object)
 
 
 def _list_folder(path: str):

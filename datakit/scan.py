@@ -9,8 +9,10 @@ options is read back.  Otherwise only the changed folders are listed again.
 """
 from __future__ import annotations
 
+import gc
 import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,9 +55,32 @@ def resolve_roots(root) -> list[Path]:
     return out
 
 
-def discover(roots: list[Path], registry: dict, *, sources=None, prefer_processed=True,
-             include_task_level=True, progress=False, cancel=None, index=None) -> Scan:
-    """Walk ``roots`` (resolved) and build the inventory; see the module doc for ``index``."""
+def discover(roots: list[Path], registry: dict, **options) -> Scan:
+    """Walk ``roots`` (resolved) and build the inventory; see the module doc for ``index``.
+
+    Python's cyclic garbage collector is paused meanwhile: discovery makes tens of
+    thousands of small containers that live until it ends and never form a cycle, and a
+    full collection triggered by them walks every object of the process (0.03 s on
+    100,000 files, 0.1 s on a re-open with one folder changed).  Reference counting
+    still frees everything as usual.
+    """
+    with _collector_paused():
+        return _discover(roots, registry, **options)
+
+
+@contextmanager
+def _collector_paused():
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _discover(roots: list[Path], registry: dict, *, sources=None, prefer_processed=True,
+              include_task_level=True, progress=False, cancel=None, index=None) -> Scan:
     wanted = None if sources is None else set(dependency_order(
         [sources] if isinstance(sources, str) else list(sources), registry))
     key = None
