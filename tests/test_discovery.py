@@ -274,3 +274,27 @@ def test_a_declining_source_is_asked_about_each_candidate_until_one_is_its_own()
     assert sorted(asked) == ["A_c.bin", "A_no_a.bin", "A_no_b.bin", "B_a.bin", "C_no_a.bin"]   # once each
     assert inventory["picky"].tolist() == ["/r/data/A_c.bin", "/r/data/B_a.bin"]
     assert conflicts["dropped"].tolist() == ["/r/data/B_b.bin"]
+
+
+def test_discovery_leaves_the_garbage_collector_as_it_found_it(tmp_path):
+    """Discovery pauses the collector while it runs; on, off or cancelled, it is left as it was."""
+    import gc
+
+    write(tmp_path, f"{session_dir()}/{stem()}_notes.txt", NOTES_TXT)
+
+    class Set:
+        def is_set(self):
+            return True
+
+    assert gc.isenabled()
+    build(tmp_path, cache=False)
+    assert gc.isenabled()
+    with pytest.raises(datakit.Cancelled):
+        build(tmp_path, cache=False, cancel=Set())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build(tmp_path, cache=False)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
