@@ -54,14 +54,16 @@ class _Matcher:
     path_regex: re.Pattern | None = None  # set when the pattern spans folders
 
     def match(self, name: str, rel_parts: tuple[str, ...]) -> bool:
+        return self.name_matches(name) and self.path_matches(name, rel_parts)
+
+    def name_matches(self, name: str) -> bool:
         if self.literal_tail is not None:
-            if not name.endswith(self.literal_tail):
-                return False
-        elif not self.name_regex.fullmatch(name):
-            return False
-        if self.path_regex is not None:
-            return bool(self.path_regex.fullmatch("/".join(rel_parts + (name,))))
-        return True
+            return name.endswith(self.literal_tail)
+        return self.name_regex.fullmatch(name) is not None
+
+    def path_matches(self, name: str, rel_parts: tuple[str, ...]) -> bool:
+        """The pattern's folders (true when it names none)."""
+        return self.path_regex is None or self.path_regex.fullmatch("/".join(rel_parts + (name,))) is not None
 
 
 @dataclass
@@ -257,10 +259,8 @@ class _HitBuilder:
             name = names[i]
             good = seen.get(name)
             if good is None:
-                good = seen[name] = (name.endswith(matcher.literal_tail) if matcher.literal_tail is not None
-                                     else matcher.name_regex.fullmatch(name) is not None)
-            if good and (matcher.path_regex is None or matcher.path_regex.fullmatch(
-                    "/".join(rel_parts[folder_of[i]] + (name,)))):
+                good = seen[name] = matcher.name_matches(name)
+            if good and matcher.path_matches(name, rel_parts[folder_of[i]]):
                 ok.append(i)
         for user in matcher.users:
             self.add(np.asarray(ok, dtype=np.int64), user)
