@@ -13,25 +13,13 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from util import plain_columns_frame
+from util import one_column, plain_columns_frame
 
 from datakit import hdf5, io
 from datakit.errors import PickleRefused
 from datakit.testing import assert_frames_equal, example_frame, frames_equal
 
 h5py = pytest.importorskip("h5py")
-
-
-def one_column(cells, *, name=("src", "feat")) -> pd.DataFrame:
-    """A one-column materialized-style frame holding ``cells`` (set one by one)."""
-    col = np.empty(len(cells), dtype=object)
-    for i, cell in enumerate(cells):
-        col[i] = cell
-    index = pd.MultiIndex.from_tuples([(f"S{i}", "ses-01") for i in range(len(cells))],
-                                      names=["Subject", "Session"])
-    df = pd.DataFrame({0: col}, index=index, dtype=object)
-    df.columns = pd.MultiIndex.from_tuples([name], names=["Source", "Feature"])
-    return df
 
 
 def temps(folder: Path) -> list[str]:

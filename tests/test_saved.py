@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from util import plain_columns_frame
+from util import one_column, plain_columns_frame
 
 import datakit
 from datakit import hdf5, io
@@ -43,13 +43,7 @@ def v1_kinds() -> pd.DataFrame:
         pd.Timestamp("2025-07-06 16:11", tz="Europe/Paris"), pd.Timedelta(seconds=3),
         {"a": 1, "b": [1, (2, 3), None], "c": {"d": np.arange(3)}}, [1, "3", None], b"raw",
     ]
-    col = np.empty(len(cells), dtype=object)
-    for i, cell in enumerate(cells):
-        col[i] = cell
-    index = pd.MultiIndex.from_tuples([(f"S{i}", "ses-01") for i in range(len(cells))],
-                                      names=["Subject", "Session"])
-    df = pd.DataFrame({0: col}, index=index, dtype=object)
-    df.columns = pd.MultiIndex.from_tuples([("src", "feat")], names=["Source", "Feature"])
+    df = one_column(cells)
     df.attrs = {"note": "every cell kind"}
     return df
 

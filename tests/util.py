@@ -68,3 +68,19 @@ def plain_columns_frame():
     }, index=pd.Index(["r1", "r2", "r3"], name="row"))
     df.attrs = {"note": "plain columns"}
     return df
+
+
+def one_column(cells, *, name=("src", "feat")):
+    """A one-column materialized-style frame holding ``cells`` (set one by one, so a
+    cell may itself be an array)."""
+    import numpy as np
+    import pandas as pd
+
+    col = np.empty(len(cells), dtype=object)
+    for i, cell in enumerate(cells):
+        col[i] = cell
+    index = pd.MultiIndex.from_tuples([(f"S{i}", "ses-01") for i in range(len(cells))],
+                                      names=["Subject", "Session"])
+    df = pd.DataFrame({0: col}, index=index, dtype=object)
+    df.columns = pd.MultiIndex.from_tuples([name], names=["Source", "Feature"])
+    return df
