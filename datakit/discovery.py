@@ -11,14 +11,14 @@ recorded for a cell.
 A file that matches a source but cannot be placed (no subject or session token), a
 folder that cannot be read, a symlink loop, a FIFO/socket/device with a matching name
 (opening it would block), ... is skipped and recorded in ``Discovery.skipped``;
-discovery never aborts on one strange entry.
+discovery never aborts on one strange entry.  Symlinked folders are followed after
+every real folder is scanned, and only into folders not scanned yet, so a link never
+makes a file appear twice.
 
 The walk itself only lists folders (one ``is_dir`` and one ``is_file`` per entry); the
 names it collected are matched and given their identities all at once afterwards
 (:mod:`datakit.naming`), grouped by the part after their last ``_``, which is where
-most of the per-file work of a one-name-at-a-time matcher went.  Symlinked folders are followed after
-every real folder is scanned, and only into folders not scanned yet, so a link never
-makes a file appear twice.
+most of the per-file work of a one-name-at-a-time matcher went.
 """
 from __future__ import annotations
 
@@ -285,8 +285,8 @@ class _Lister:
         tag, name, subject, session, task, priority = (np.array(c, dtype=object) for c in zip(*rows))
         in_folder = np.repeat(np.arange(len(self.reused)), [n for _, n, _ in self.reused])
         folders = [folder for folder, _, _ in self.reused]
-        held = {"tag": tag, "path": _bases(folders)[in_folder] + name,
-                "origin": np.array([f.origin for f in folders], dtype=object)[in_folder],
+        bases, origins = _folder_columns(folders)
+        held = {"tag": tag, "path": bases[in_folder] + name, "origin": origins[in_folder],
                 "subject": subject, "session": session, "task": task, "priority": priority.astype(np.int64),
                 "root": np.full(len(rows), self.root_text, dtype=object), "name": name,
                 "recheck": np.ones(len(rows), dtype=bool)}     # a dangling link? looked at if it matters
@@ -321,7 +321,6 @@ class _Lister:
                 missing = " and ".join(k for k, v in (("sub-", ident.subject[at]), ("ses-", ident.session[at]))
                                        if v is None)
                 reasons[i] = f"has no {missing} token"
-        kept = np.ones(len(hits.name), dtype=bool)
         named: dict[int, list] = {}                        # folder -> [[name, reason], ...]
         for i, reason in sorted(reasons.items()):
             folder = int(folder_of[i])
@@ -331,15 +330,13 @@ class _Lister:
         dropped = ident.hidden.copy()
         if reasons:
             dropped[where[np.fromiter(reasons, dtype=np.int64, count=len(reasons))]] = True
-        if dropped.any():
-            kept = ~dropped[where[hits.name]]
+        kept = ~dropped[where[hits.name]]
         rows = hits.name[kept]
         at = where[rows]
         in_folder = folder_of[rows]
-        origins = np.array([folder.origin for folder in self.folders], dtype=object)
+        bases, origins = _folder_columns(self.folders)
         fresh = {
-            "tag": hits.tag[kept], "path": _bases(self.folders)[in_folder] + name_of[at],
-            "origin": origins[in_folder],
+            "tag": hits.tag[kept], "path": bases[in_folder] + name_of[at], "origin": origins[in_folder],
             "subject": ident.subject[at], "session": ident.session[at], "task": ident.task[at],
             "priority": hits.priority[kept], "root": np.full(len(rows), self.root_text, dtype=object),
             "name": name_of[at], "recheck": recheck[at],
@@ -371,9 +368,11 @@ class _Lister:
         self.index.put_folders(self.fresh, gone)
 
 
-def _bases(folders: list) -> np.ndarray:
-    """Each folder's path and a separator: what its files' names are appended to."""
-    return np.array([folder.path + os.sep for folder in folders], dtype=object)
+def _folder_columns(folders: list) -> tuple[np.ndarray, np.ndarray]:
+    """Per folder: its path and a separator (what its files' names are appended to), and
+    its origin (``data`` or ``processed``)."""
+    return (np.array([folder.path + os.sep for folder in folders], dtype=object),
+            np.array([folder.origin for folder in folders], dtype=object))
 
 
 def _list_folder(path: str):

@@ -313,7 +313,6 @@ def _identity(tokens: dict) -> tuple[str | None, str | None, str]:
     return subject, session, task
 
 
-_KEYS = ("sub", "ses", "task")
 
 
 def _token_text(prefix: str) -> str:
